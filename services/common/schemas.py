@@ -1,0 +1,116 @@
+"""Event bodies shared by producers and consumers (DOMAIN.md §4.3–4.5).
+
+Nothing here may carry personal data: the models forbid extra fields, so an identity number,
+name, phone or address cannot ride along by accident.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+UnitId = Annotated[str, StringConstraints(pattern=r"^(\d{6}|\d{9}|\d{12}):[a-z_]+$")]
+RegionCode = Annotated[str, StringConstraints(pattern=r"^(\d{6}|\d{9}|\d{12})$")]
+CategoryCode = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z_]*$", max_length=64)]
+
+Channel = Literal["letter", "visit", "online", "phone", "email", "mailbox", "referral", "assignment"]
+CHANNELS: tuple[str, ...] = Channel.__args__  # type: ignore[attr-defined]
+Level = Literal["village", "town", "county", "city", "province", "national"]
+Litigation = Literal["none", "pending", "judged", "enforcement", "arbitration", "reconsideration"]
+Disposition = Literal["handle", "forward", "assign", "divert_legal", "reject_concluded", "merge", "redirect"]
+Urgency = Literal["normal", "urgent", "critical"]
+Flag = Literal[
+    "first_time",
+    "repeat",
+    "skip_level",
+    "collective",
+    "litigation",
+    "cross_region",
+    "cross_department",
+    "separation",
+    "sensitive_period",
+    "backlog",
+    "superior_assigned",
+]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Location(Strict):
+    region: RegionCode
+
+
+class History(Strict):
+    prior_cases: int = Field(default=0, ge=0)
+    open_case_id: str | None = None
+    concluded: bool = False
+
+
+class Assignment(Strict):
+    from_unit: UnitId
+    due_days: int = Field(ge=1, le=365)
+
+
+class ReceivedCase(Strict):
+    """`case.received` data: what the router and the tracker learn of a case."""
+
+    case_id: str = Field(min_length=1, max_length=64)
+    received_at: AwareDatetime
+    channel: Channel
+    received_by: UnitId
+    category: CategoryCode
+    location: Location
+    petitioner_key: str = Field(min_length=8, max_length=128)
+    people_count: int = Field(default=1, ge=1, le=100_000)
+    target_unit: UnitId | None = None
+    litigation: Litigation = "none"
+    history: History = History()
+    assignment: Assignment | None = None
+    summary: str = Field(default="", max_length=2000)
+
+
+class Decision(Strict):
+    """`case.routed` data `decision` (DOMAIN.md §4.4)."""
+
+    disposition: Disposition
+    handling_unit: UnitId | None
+    handling_level: Level | None
+    co_units: list[UnitId] = []
+    lead_leader: str | None = None
+    urgency: Urgency = "normal"
+    report_within_hours: int | None = None
+    flags: list[Flag] = []
+    deadline_policy: str
+    trace: list[str]
+    ruleset_version: str
+
+
+class RoutedCase(Strict):
+    """`case.routed` data."""
+
+    case_id: str = Field(min_length=1, max_length=64)
+    received_event_id: str
+    routed_at: AwareDatetime
+    # Carried so the tracker can start clocks without a second lookup.
+    received_at: AwareDatetime
+    channel: Channel
+    people_count: int = Field(ge=1)
+    category: CategoryCode
+    region: RegionCode
+    assignment: Assignment | None = None
+    decision: Decision
+
+
+class DeadLetter(Strict):
+    """`case.deadletter` data: what could not be processed, where from, and why."""
+
+    topic: str
+    partition: int | None = None
+    offset: int | None = None
+    consumer: str
+    reason: str
+    # The original bytes, decoded as UTF-8 with replacement; cut to a bounded size.
+    payload: str = Field(max_length=65_536)

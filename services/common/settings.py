@@ -1,0 +1,65 @@
+"""Every service's configuration, read from XF_* environment variables.
+
+The local stack (`xf stack`), docker-compose.yml and the tests all set the same variables, so one
+place says what a service listens on and where it finds Kafka and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="XF_", extra="ignore")
+
+    # Where the local stack keeps data, logs and pid files (never used inside containers).
+    stack_dir: Path = PROJECT_ROOT / ".stack"
+    host: str = "127.0.0.1"
+
+    kafka_port: int = 9092
+    kafka_controller_port: int = 9093
+    # Full bootstrap address; defaults to host:kafka_port. docker-compose sets it to kafka:9092.
+    kafka_bootstrap: str | None = None
+
+    pg_port: int = 55432
+    pg_user: str = "xinfang"
+    pg_password: str = "xinfang"
+    pg_database: str = "xinfang"
+    # Full DSN; defaults to one built from the parts above.
+    database_url: str | None = None
+
+    prometheus_port: int = 9090
+
+    intake_port: int = 8001
+    router_port: int = 8002
+    tracker_port: int = 8003
+
+    rules_dir: Path = PROJECT_ROOT / "rules"
+    timezone: str = "Asia/Shanghai"
+    log_level: str = "INFO"
+
+    # Key for the petitioner pseudonym (HMAC). A deployment must set its own secret.
+    pseudonym_key: str = Field(default="dev-only-pseudonym-key-change-me")
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return self.kafka_bootstrap or f"{self.host}:{self.kafka_port}"
+
+    @property
+    def dsn(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return (
+            f"postgresql://{self.pg_user}:{self.pg_password}@{self.host}:{self.pg_port}/{self.pg_database}"
+        )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,55 @@
+"""The Kafka topics of the pipeline, with their partition counts, in one place.
+
+Every topic is keyed by case id, so all events of one case land on one partition, in order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    partitions: int
+    description: str
+
+
+CASE_SUBMITTED = Topic("case.submitted", 6, "cases published by upstream systems, into intake")
+CASE_RECEIVED = Topic("case.received", 6, "accepted cases, without personal data, intake → router, tracker")
+CASE_ROUTED = Topic("case.routed", 6, "routing decisions, router → tracker")
+CASE_LIFECYCLE = Topic("case.lifecycle", 6, "lifecycle events from units' systems and the tracker API")
+CASE_ALERT = Topic("case.alert", 3, "deadline warnings, overdue alerts and escalations from the tracker")
+DEADLETTER = Topic("case.deadletter", 3, "events that could not be processed, with the reason")
+
+ALL_TOPICS: tuple[Topic, ...] = (
+    CASE_SUBMITTED,
+    CASE_RECEIVED,
+    CASE_ROUTED,
+    CASE_LIFECYCLE,
+    CASE_ALERT,
+    DEADLETTER,
+)
+
+
+async def ensure_topics(bootstrap_servers: str, topics: tuple[Topic, ...] = ALL_TOPICS) -> list[str]:
+    """Create the topics that do not exist yet; returns the names created."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [t for t in topics if t.name not in existing]
+        if not missing:
+            return []
+        try:
+            await admin.create_topics(
+                [NewTopic(t.name, num_partitions=t.partitions, replication_factor=1) for t in missing]
+            )
+        except TopicAlreadyExistsError:
+            pass  # another service created it between our list and create
+        return [t.name for t in missing]
+    finally:
+        await admin.close()
