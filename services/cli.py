@@ -13,6 +13,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "services.router.cli",
     "services.tracker.cli",
     "services.intake.cli",
+    "services.demo.cli",
 )
 
 

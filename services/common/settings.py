@@ -46,6 +46,9 @@ class Settings(BaseSettings):
 
     # Key for the petitioner pseudonym (HMAC). A deployment must set its own secret.
     pseudonym_key: str = Field(default="dev-only-pseudonym-key-change-me")
+    # Keys that encrypt personal data at rest in intake: "k2:<base64>,k1:<base64>", the first encrypts,
+    # all decrypt. The default is for development only; `xf intake new-key` makes a real one.
+    vault_keys: str = Field(default="dev1:ZGV2LW9ubHktdmF1bHQta2V5LWNoYW5nZS1tZS0zMmI=")
 
     @property
     def bootstrap_servers(self) -> str:

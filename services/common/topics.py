@@ -5,6 +5,7 @@ Every topic is keyed by case id, so all events of one case land on one partition
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -44,12 +45,11 @@ async def ensure_topics(bootstrap_servers: str, topics: tuple[Topic, ...] = ALL_
         missing = [t for t in topics if t.name not in existing]
         if not missing:
             return []
-        try:
+        # Another service may create one between our list and create.
+        with contextlib.suppress(TopicAlreadyExistsError):
             await admin.create_topics(
                 [NewTopic(t.name, num_partitions=t.partitions, replication_factor=1) for t in missing]
             )
-        except TopicAlreadyExistsError:
-            pass  # another service created it between our list and create
         return [t.name for t in missing]
     finally:
         await admin.close()

@@ -1,0 +1,162 @@
+"""Per-field checks that need more than a type: the region table, the category list, the clock.
+
+They run inside pydantic (as validators of `submission.Submission`), so every failing field is
+reported in one pass together with the structural errors. What they check against comes from the
+validation context (`ValidationContext`, passed by `validation.validate_submission`); without one
+they use the official region table, the categories of DOMAIN.md §4.2 and the current time.
+
+Regions: a code must be in the table (6-digit down to county, 9-digit towns, `000000` national).
+The shipped table stops at towns, so a 12-digit village/community code is accepted when its first
+9 digits are a town in the table and its last 3 digits are not `000` (that would be the town itself),
+unless the deployment's tree already lists villages, in which case those are known exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from pydantic import ValidationInfo
+
+from services.common.regions import RegionTree, official_regions
+from services.intake.errors import custom_error
+from services.intake.identity import (
+    IdentifierInvalid,
+    check_credit_code,
+    check_email,
+    check_id_number,
+    find_identifiers,
+    normalise_phone,
+)
+
+CONTEXT_KEY = "xinfang"
+# DOMAIN.md §4.2; rule files may add more (passed in as extra categories).
+CATEGORIES: tuple[str, ...] = (
+    "land_acquisition",
+    "wage_arrears",
+    "social_security",
+    "housing",
+    "urban_renewal",
+    "social_assistance",
+    "enterprise_restructuring",
+    "education",
+    "health",
+    "environment",
+    "public_security",
+    "litigation",
+    "official_conduct",
+    "rural_land",
+    "village_affairs",
+    "veterans",
+    "neighbourhood",
+    "other",
+)
+# Clocks of upstream systems drift; a received_at this far ahead of ours is still accepted.
+CLOCK_SKEW = timedelta(minutes=5)
+_LOCAL = ZoneInfo("Asia/Shanghai")
+_WHAT = {
+    "id_number": ("an identity number", "身份证号码"),
+    "phone": ("a phone number", "电话号码"),
+    "email": ("an e-mail address", "电子邮件地址"),
+}
+
+
+@dataclass(frozen=True)
+class ValidationContext:
+    regions: RegionTree = field(default_factory=official_regions)
+    categories: frozenset[str] = frozenset(CATEGORIES)
+    now: datetime | None = None  # None: the time of the check
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        regions: RegionTree | None = None,
+        extra_categories: Iterable[str] = (),
+        now: datetime | None = None,
+    ) -> ValidationContext:
+        return cls(regions or official_regions(), frozenset(CATEGORIES).union(extra_categories), now)
+
+    def current_time(self) -> datetime:
+        return self.now or datetime.now(UTC)
+
+
+@lru_cache(maxsize=1)
+def default_context() -> ValidationContext:
+    return ValidationContext()
+
+
+def context_of(info: ValidationInfo) -> ValidationContext:
+    given = info.context.get(CONTEXT_KEY) if isinstance(info.context, dict) else None
+    return given if isinstance(given, ValidationContext) else default_context()
+
+
+def region_known(tree: RegionTree, code: str) -> bool:
+    if code in tree:
+        return True
+    return len(code) == 12 and code[9:] != "000" and code[:9] in tree and tree.level(code[:9]) == "town"
+
+
+def check_region(code: str, info: ValidationInfo) -> str:
+    if not region_known(context_of(info).regions, code):
+        raise custom_error("region_unknown")
+    return code
+
+
+def check_unit(unit: str, info: ValidationInfo) -> str:
+    if not region_known(context_of(info).regions, unit.split(":", 1)[0]):
+        raise custom_error("unit_region_unknown")
+    return unit
+
+
+def check_category(code: str, info: ValidationInfo) -> str:
+    if code not in context_of(info).categories:
+        raise custom_error("category_unknown", category=code)
+    return code
+
+
+def check_received_at(value: datetime, info: ValidationInfo) -> datetime:
+    if value > context_of(info).current_time() + CLOCK_SKEW:
+        raise custom_error("received_at_future")
+    return value
+
+
+def check_id_number_field(value: str, info: ValidationInfo) -> str:
+    today = context_of(info).current_time().astimezone(_LOCAL).date()
+    try:
+        return check_id_number(value, today=today)
+    except IdentifierInvalid as error:
+        raise custom_error(error.code) from None
+
+
+def check_phone_field(value: str) -> str:
+    try:
+        return normalise_phone(value)
+    except IdentifierInvalid as error:
+        raise custom_error(error.code) from None
+
+
+def check_credit_code_field(value: str) -> str:
+    try:
+        return check_credit_code(value)
+    except IdentifierInvalid as error:
+        raise custom_error(error.code) from None
+
+
+def check_email_field(value: str) -> str:
+    try:
+        return check_email(value)
+    except IdentifierInvalid as error:
+        raise custom_error(error.code) from None
+
+
+def check_summary(text: str) -> str:
+    """Refuse a summary with an identity number, phone number or e-mail address in it."""
+    found = find_identifiers(text)
+    if found:
+        what, what_zh = _WHAT[found[0].kind]
+        raise custom_error("summary_personal_data", what=what, what_zh=what_zh)
+    return text

@@ -1,0 +1,168 @@
+"""Validation errors in one bilingual form: `FieldError` items carried by `SubmissionInvalid`.
+
+Our own checks raise pydantic custom errors whose type is a code of `MESSAGES`, so pydantic collects
+them together with its own structural errors; `field_errors_from_pydantic` turns the lot into
+`FieldError`s. Messages never repeat the submitted value: it may be an identity number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from pydantic import ValidationError
+from pydantic_core import PydanticCustomError
+
+# code -> (English, Chinese); placeholders come from the error's context.
+MESSAGES: dict[str, tuple[str, str]] = {
+    "region_unknown": (
+        "Not an administrative division code in the official table (a 12-digit village code needs its town).",
+        "行政区划代码不在官方区划表中（12位村级代码须属于已有的乡镇）。",
+    ),
+    "unit_region_unknown": (
+        "The unit id's region part is not an administrative division code in the official table.",
+        "单位标识中的行政区划代码不在官方区划表中。",
+    ),
+    "category_unknown": ("Unknown category {category!r}.", "未知的问题分类“{category}”。"),
+    "id_number_format": (
+        "An identity number has 18 characters: 17 digits, then a digit or X.",
+        "身份证号码应为18位：17位数字，最后一位为数字或X。",
+    ),
+    "id_number_legacy": (
+        "15-digit identity numbers are no longer valid; give the 18-digit number.",
+        "15位身份证号码已停止使用，请填写18位号码。",
+    ),
+    "id_number_checksum": ("The identity number's check character is wrong.", "身份证号码校验位错误。"),
+    "id_number_birth_date": (
+        "The identity number does not contain a valid birth date.",
+        "身份证号码中的出生日期无效。",
+    ),
+    "id_number_future": ("The identity number's birth date is in the future.", "身份证号码中的出生日期晚于今天。"),
+    "id_number_region": (
+        "The identity number does not start with a known province code.",
+        "身份证号码的前两位不是已知的省级行政区划代码。",
+    ),
+    "credit_code_format": (
+        "A unified social credit code has 18 characters (digits and capital letters except I, O, S, V, Z).",
+        "统一社会信用代码应为18位（数字及除I、O、S、V、Z以外的大写字母）。",
+    ),
+    "credit_code_checksum": ("The credit code's check character is wrong.", "统一社会信用代码校验位错误。"),
+    "phone_format": (
+        "Not a mainland phone number: a mobile has 11 digits starting 13-19, a landline is area code + number.",
+        "不是有效的大陆电话号码：手机号为1开头的11位数字，固定电话为区号加号码。",
+    ),
+    "email_format": ("Not an e-mail address.", "电子邮件地址格式不正确。"),
+    "summary_personal_data": (
+        "The summary must not contain {what}: it leaves intake. Put personal data in the petitioner "
+        "fields or the content.",
+        "摘要中不得包含{what_zh}（摘要会离开受理系统）。个人信息请填写在信访人字段或正文中。",
+    ),
+    "anonymous_not_allowed": (
+        "Channel {channel!r} does not accept anonymous cases: a visitor is registered by name.",
+        "“{channel_zh}”渠道不受理匿名信访：来访须登记来访人姓名。",
+    ),
+    "assignment_required": (
+        "A {channel} case must name the unit it came from in assignment.from_unit.",
+        "“{channel_zh}”事项须在 assignment.from_unit 中注明来文单位。",
+    ),
+    "assignment_not_allowed": (
+        "Only referral and assignment cases come from another unit; leave assignment out.",
+        "只有“上级转送”和“上级交办”事项可以填写 assignment。",
+    ),
+    "due_days_required": (
+        "An assignment needs the result-report deadline in days (assignment.due_days).",
+        "上级交办事项须注明办结报告期限天数（assignment.due_days）。",
+    ),
+    "due_days_not_allowed": (
+        "A referral has no report deadline; use channel 'assignment' when a result report is due.",
+        "上级转送事项不设报告期限；需要报送办理结果的，渠道应为“上级交办”。",
+    ),
+    "received_at_future": ("received_at is in the future.", "登记时间晚于当前时间。"),
+    # Pydantic's own error types.
+    "missing": ("This field is required.", "此项为必填项。"),
+    "extra_forbidden": ("Unknown field.", "不允许的字段。"),
+    "string_type": ("Must be text.", "应为文本。"),
+    "string_too_short": ("Must have at least {min_length} character(s).", "至少需要{min_length}个字符。"),
+    "string_too_long": ("Must have at most {max_length} characters.", "不能超过{max_length}个字符。"),
+    "string_pattern_mismatch": ("Does not have the required form {pattern}.", "格式不符合要求：{pattern}。"),
+    "literal_error": ("Must be one of {expected}.", "应为以下之一：{expected}。"),
+    "int_type": ("Must be a whole number.", "应为整数。"),
+    "int_parsing": ("Must be a whole number.", "应为整数。"),
+    "int_from_float": ("Must be a whole number.", "应为整数。"),
+    "greater_than_equal": ("Must be at least {ge}.", "不能小于{ge}。"),
+    "less_than_equal": ("Must be at most {le}.", "不能大于{le}。"),
+    "bool_type": ("Must be true or false.", "应为 true 或 false。"),
+    "bool_parsing": ("Must be true or false.", "应为 true 或 false。"),
+    "datetime_type": ("Must be an ISO-8601 date and time.", "应为 ISO-8601 格式的日期时间。"),
+    "datetime_parsing": ("Must be an ISO-8601 date and time.", "应为 ISO-8601 格式的日期时间。"),
+    "datetime_from_date_parsing": ("Must be an ISO-8601 date and time.", "应为 ISO-8601 格式的日期时间。"),
+    "timezone_aware": ("Must include a UTC offset, e.g. +08:00.", "须带时区偏移，例如 +08:00。"),
+    "model_type": ("Must be an object.", "应为对象。"),
+    "model_attributes_type": ("Must be an object.", "应为对象。"),
+    "dict_type": ("Must be an object.", "应为对象。"),
+    "union_tag_invalid": ("kind must be one of {expected_tags}.", "kind 应为以下之一：{expected_tags}。"),
+    "union_tag_not_found": ("kind is required.", "缺少 kind。"),
+    "json_invalid": ("The body is not valid JSON.", "请求体不是有效的 JSON。"),
+    "json_type": ("The body must be a JSON object.", "请求体应为 JSON 对象。"),
+}
+_FALLBACK_ZH = "取值无效。"
+# Tags of discriminated unions that pydantic puts into error locations; not fields of the body.
+_UNION_TAGS = frozenset({"person", "organisation", "anonymous"})
+
+
+@dataclass(frozen=True)
+class FieldError:
+    field: str  # dotted path, e.g. "petitioner.id_number"; "" for the body as a whole
+    code: str
+    message_en: str
+    message_zh: str
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+class SubmissionInvalid(ValueError):
+    def __init__(self, errors: Sequence[FieldError]) -> None:
+        self.errors: list[FieldError] = list(errors)
+        super().__init__("; ".join(f"{error.field or '(body)'}: {error.message_en}" for error in self.errors))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"errors": [error.to_dict() for error in self.errors]}
+
+
+def field_error(field: str, code: str, **context: Any) -> FieldError:
+    english, chinese = MESSAGES[code]
+    return FieldError(field, code, english.format(**context), chinese.format(**context))
+
+
+def custom_error(code: str, **context: Any) -> PydanticCustomError:
+    """A pydantic error carrying one of our codes; its English text is the one in `MESSAGES`."""
+    # Pre-formatted: pydantic's own templating knows no "!r".
+    return PydanticCustomError(code, MESSAGES[code][0].format(**context), context)
+
+
+def field_errors_from_pydantic(
+    errors: ValidationError | Iterable[Mapping[str, Any]], *, strip_prefix: tuple[str, ...] = ()
+) -> list[FieldError]:
+    """Pydantic's errors (or FastAPI's, with `strip_prefix=("body",)`) as `FieldError`s."""
+    items = errors.errors() if isinstance(errors, ValidationError) else errors
+    result: list[FieldError] = []
+    for item in items:
+        location = [str(part) for part in item.get("loc", ())]
+        if strip_prefix and tuple(location[: len(strip_prefix)]) == strip_prefix:
+            location = location[len(strip_prefix) :]
+        if len(location) > 1 and location[0] == "petitioner" and location[1] in _UNION_TAGS:
+            del location[1]
+        code = str(item.get("type", "value_error"))
+        context = dict(item.get("ctx") or {})
+        english = str(item.get("msg", "Invalid value."))
+        chinese = _FALLBACK_ZH
+        if code in MESSAGES:
+            try:
+                english_template, chinese_template = MESSAGES[code]
+                english, chinese = english_template.format(**context), chinese_template.format(**context)
+            except (KeyError, IndexError, ValueError):
+                pass
+        result.append(FieldError(".".join(location), code, english, chinese))
+    return result

@@ -1,0 +1,125 @@
+"""A submitted case: the body of `POST` to intake and the data of a `case.submitted` event.
+
+It holds everything intake registers, personal data included; only `matter.to_received_case`'s
+output (DOMAIN.md §4.3, no personal data) leaves intake. Fields:
+
+- `channel`, `received_by` (unit id where it was registered), `category` (§4.2 code or one a rule
+  file adds), `location` {`region` (事发地, division code), `address`?}, `people_count` (>= 1),
+  `target_unit`? (the unit complained about), `litigation` (default `none`).
+- `petitioner`, by `kind`:
+  - `person`: `name`, and optionally `id_number` (GB 11643, normalised with a capital X), `phone`
+    (normalised to digits), `address`, `email`;
+  - `organisation`: `organisation_name`, optionally `credit_code` (GB 32100) and a contact person's
+    `name`, `phone`, `address`, `email`;
+  - `anonymous`: no identity at all. Accepted on every channel except `visit` (来访 registers the
+    visitor by name). For `referral`/`assignment` it also means "the higher level did not pass the
+    petitioner on to us". An anonymous case gets a random per-case pseudonym (see privacy.py).
+- `assignment` {`from_unit`, `due_days`?}: the handover from a higher level.
+  `channel == "assignment"` (交办) requires it with `due_days` (the result-report deadline);
+  `channel == "referral"` (转送) requires it with `from_unit` only (a referral has no report deadline;
+  when a report is due it is an assignment); every other channel must leave it out.
+  Only an assignment's {from_unit, due_days} reaches the router (§4.3 has no field for a referrer).
+- `summary` (1-2000 characters): goes to the router, so it must not contain personal data: identity
+  numbers, phone numbers and e-mail addresses are refused anywhere in it, and so are the
+  petitioner's own name, address and contacts. `content` (1-50000 characters): the full text,
+  which may contain personal data and stays in intake.
+- `received_at`? (with UTC offset; defaults to now; at most a few minutes in the future),
+  `external_ref`? (the upstream system's own id, for idempotent resubmission).
+
+Strings are stripped; unknown fields are refused. Cross-field rules live in validation.py; use
+`validation.validate_submission` rather than `Submission.model_validate` to get all of them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+
+from services.common.schemas import CategoryCode, Channel, Litigation, RegionCode, UnitId
+from services.intake.checks import (
+    check_category,
+    check_credit_code_field,
+    check_email_field,
+    check_id_number_field,
+    check_phone_field,
+    check_received_at,
+    check_region,
+    check_summary,
+    check_unit,
+)
+
+PetitionerKind = Literal["person", "organisation", "anonymous"]
+
+KnownRegion = Annotated[RegionCode, AfterValidator(check_region)]
+KnownUnit = Annotated[UnitId, AfterValidator(check_unit)]
+KnownCategory = Annotated[CategoryCode, AfterValidator(check_category)]
+IdNumber = Annotated[str, Field(min_length=1, max_length=32), AfterValidator(check_id_number_field)]
+Phone = Annotated[str, Field(min_length=1, max_length=32), AfterValidator(check_phone_field)]
+CreditCode = Annotated[str, Field(min_length=1, max_length=32), AfterValidator(check_credit_code_field)]
+Email = Annotated[str, Field(min_length=3, max_length=254), AfterValidator(check_email_field)]
+Name = Annotated[str, Field(min_length=1, max_length=64)]
+Address = Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class Person(Model):
+    kind: Literal["person"]
+    name: Name
+    id_number: IdNumber | None = None
+    phone: Phone | None = None
+    address: Address | None = None
+    email: Email | None = None
+
+
+class Organisation(Model):
+    kind: Literal["organisation"]
+    organisation_name: Annotated[str, Field(min_length=1, max_length=128)]
+    credit_code: CreditCode | None = None
+    name: Name | None = None  # contact person
+    phone: Phone | None = None
+    address: Address | None = None
+    email: Email | None = None
+
+
+class Anonymous(Model):
+    kind: Literal["anonymous"]
+
+
+Petitioner = Annotated[Person | Organisation | Anonymous, Field(discriminator="kind")]
+
+
+class SubmittedLocation(Model):
+    region: KnownRegion
+    address: Address | None = None  # may be someone's home: stays in intake
+
+
+class Handover(Model):
+    """Where a referral or assignment came from, and an assignment's report deadline."""
+
+    from_unit: KnownUnit
+    due_days: int | None = Field(default=None, ge=1, le=365)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Submission(Model):
+    channel: Channel
+    received_by: KnownUnit
+    category: KnownCategory
+    location: SubmittedLocation
+    petitioner: Petitioner
+    people_count: int = Field(default=1, ge=1, le=100_000)
+    target_unit: KnownUnit | None = None
+    litigation: Litigation = "none"
+    assignment: Handover | None = None
+    summary: Annotated[str, Field(min_length=1, max_length=2000), AfterValidator(check_summary)]
+    content: Annotated[str, Field(min_length=1, max_length=50_000)]
+    received_at: Annotated[AwareDatetime, AfterValidator(check_received_at)] = Field(default_factory=_now)
+    external_ref: Annotated[str, Field(min_length=1, max_length=128)] | None = None

@@ -1,0 +1,328 @@
+"""Evaluate a case's timeline at an instant: which stage clocks run, their due dates and statuses.
+
+Used by the tracker service and by `xf deadlines`. Only events at or before `at` count: the result
+is the case as known at that instant.
+
+Stage starts and ends:
+- route: starts at received; ends at the first `routed` or `delivered` (or, if neither was
+  recorded, at the first accepted/rejected/reassigned, which imply it).
+- accept: starts at `delivered`; if the unit accepted or rejected without a recorded delivery, it is
+  taken to have started when routing ended (or at received). `reassigned` restarts it for the new
+  unit at the reassignment and drops the old unit's handle clock. Ends at accepted or rejected.
+- handle: accepted → replied (extensions and pauses apply here).
+- review_window: replied → review_requested; rereview_window: reviewed → rereview_requested.
+  These are the petitioner's windows: a window with no request by its due ends at its due as `met`.
+- review: review_requested → reviewed; rereview: rereview_requested → rereviewed.
+- assignment_report: received (when the case carries `assignment`; limit assignment.due_days) → the
+  first replied or `reported` with report: assignment.
+- urgent_report: received (when report_within_hours is set on the timeline, its `decision`, or a
+  `routed` event) → the first `reported` with report: urgent. Counted in hours.
+- concluded and withdrawn end every running clock. paused/resumed/extended act on the running
+  unit-side stage (accept, handle, review or rereview).
+
+STATUS_RULES (at the instant `at`):
+- pending: the clock starts after `at`.
+- met: ended at or before its due_at; late: ended after its due_at.
+- paused: running and inside an open pause.
+- overdue: running, not paused, `at` after due_at.
+- due_soon: running, not paused, within the warning lead: from the start of the last `warning`
+  counted days (calendar or working days as the stage counts; warning 3 → the last three days,
+  due day included), or for hours stages from due_at minus `warning` hours.
+- open: running and none of the above.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Literal, get_args
+from zoneinfo import ZoneInfo
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from services.common.schemas import Channel
+from services.tracker.clock import Clock, ClockError, Status
+from services.tracker.policy import STAGES, DeadlinePolicies, DeadlinePolicy, Stage
+
+TimelineEventType = Literal[
+    "routed",
+    "delivered",
+    "accepted",
+    "rejected",
+    "extended",
+    "paused",
+    "resumed",
+    "replied",
+    "review_requested",
+    "reviewed",
+    "rereview_requested",
+    "rereviewed",
+    "concluded",
+    "reassigned",
+    "withdrawn",
+    "feedback",
+    "reported",
+]
+TIMELINE_EVENT_TYPES: tuple[str, ...] = get_args(TimelineEventType)
+
+_UNIT_SIDE: tuple[Stage, ...] = ("accept", "handle", "review", "rereview")
+
+
+class TimelineError(ValueError):
+    """The timeline is inconsistent; the message starts with the field it is about."""
+
+
+class _Loose(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class TimelineEvent(_Loose):
+    type: TimelineEventType
+    at: AwareDatetime
+    days: int | None = Field(default=None, ge=1)
+    reason: str | None = None
+    approved_by: str | None = None
+    unit: str | None = None
+    report: Literal["urgent", "assignment"] | None = None
+    report_within_hours: int | None = Field(default=None, ge=1)
+    deadline_policy: str | None = None
+
+
+class TimelineAssignment(_Loose):
+    due_days: int = Field(ge=1, le=365)
+    from_unit: str | None = None
+
+
+class TimelineDecision(_Loose):
+    report_within_hours: int | None = Field(default=None, ge=1)
+    deadline_policy: str | None = None
+
+
+class Timeline(_Loose):
+    case_id: str = Field(min_length=1, max_length=64)
+    received_at: AwareDatetime
+    channel: Channel
+    assignment: TimelineAssignment | None = None
+    report_within_hours: int | None = Field(default=None, ge=1)
+    deadline_policy: str | None = None
+    decision: TimelineDecision | None = None
+    events: list[TimelineEvent] = []
+
+    def report_hours(self, at: datetime | None = None) -> int | None:
+        if self.report_within_hours is not None:
+            return self.report_within_hours
+        if self.decision is not None and self.decision.report_within_hours is not None:
+            return self.decision.report_within_hours
+        for ev in self.events:
+            if ev.type == "routed" and ev.report_within_hours is not None and (at is None or ev.at <= at):
+                return ev.report_within_hours
+        return None
+
+    def named_policy(self) -> str | None:
+        if self.deadline_policy:
+            return self.deadline_policy
+        if self.decision is not None and self.decision.deadline_policy:
+            return self.decision.deadline_policy
+        for ev in self.events:
+            if ev.type == "routed" and ev.deadline_policy:
+                return ev.deadline_policy
+        return None
+
+
+def policy_for(timeline: Timeline) -> str:
+    """The policy a timeline names, else the one its data needs: urgent, assignment or standard."""
+    named = timeline.named_policy()
+    if named:
+        return named
+    if timeline.report_hours() is not None:
+        return "urgent"
+    if timeline.assignment is not None or timeline.channel == "assignment":
+        return "assignment"
+    return "standard"
+
+
+@dataclass(frozen=True)
+class StageStatus:
+    stage: Stage
+    started_at: datetime
+    due_date: date
+    due_at: datetime
+    completed_at: datetime | None
+    status: Status
+    escalation_level: int
+    clock: Clock
+
+    def to_json(self, tz: ZoneInfo) -> dict[str, Any]:
+        return {
+            "stage": self.stage,
+            "started_at": self.started_at.astimezone(tz).isoformat(),
+            "due_date": self.due_date.isoformat(),
+            "due_at": self.due_at.astimezone(tz).isoformat(),
+            "completed_at": self.completed_at.astimezone(tz).isoformat() if self.completed_at else None,
+            "status": self.status,
+        }
+
+
+def evaluate_timeline(
+    timeline: Timeline,
+    at: datetime,
+    policies: DeadlinePolicies,
+    policy_name: str = "standard",
+) -> list[StageStatus]:
+    if at.tzinfo is None:
+        raise ValueError("at must carry a UTC offset")
+    policy = policies.get(policy_name)
+    clocks = _run(timeline, at, policy)
+    result = []
+    for stage in STAGES:
+        clock = clocks.get(stage)
+        if clock is None:
+            continue
+        due = clock.due(at if clock.completed_at is None else min(at, clock.completed_at))
+        result.append(
+            StageStatus(
+                stage=stage,
+                started_at=clock.started_at,
+                due_date=due.due_date,
+                due_at=due.due_at,
+                completed_at=clock.completed_as_of(at),
+                status=clock.status(at),
+                escalation_level=clock.escalation_level(at),
+                clock=clock,
+            )
+        )
+    return result
+
+
+def timeline_json(timeline: Timeline, stages: list[StageStatus], tz: ZoneInfo) -> dict[str, Any]:
+    """The DOMAIN.md §4.6 output of `xf deadlines`."""
+    return {"case_id": timeline.case_id, "stages": [s.to_json(tz) for s in stages]}
+
+
+class _Run:
+    """Replays the events into stage clocks (the latest instance of each stage)."""
+
+    def __init__(self, policy: DeadlinePolicy) -> None:
+        self.policy = policy
+        self.clocks: dict[Stage, Clock] = {}
+        self.ended_by: str | None = None
+
+    def start(self, stage: Stage, at: datetime, limit: int | None = None) -> None:
+        self.clocks[stage] = Clock.start(stage, at, self.policy, limit)
+
+    def running(self, stage: Stage) -> bool:
+        clock = self.clocks.get(stage)
+        return clock is not None and clock.completed_at is None
+
+    def complete(self, stage: Stage, at: datetime) -> None:
+        if self.running(stage):
+            self.clocks[stage] = self.clocks[stage].complete(at)
+
+    def unit_side(self) -> Stage | None:
+        running: list[tuple[datetime, Stage]] = [(self.clocks[s].started_at, s) for s in _UNIT_SIDE if self.running(s)]
+        return max(running)[1] if running else None
+
+
+def _run(timeline: Timeline, at: datetime, policy: DeadlinePolicy) -> dict[Stage, Clock]:
+    run = _Run(policy)
+    run.start("route", timeline.received_at)
+    if timeline.assignment is not None:
+        run.start("assignment_report", timeline.received_at, timeline.assignment.due_days)
+    elif timeline.channel == "assignment":
+        if policy.stage("assignment_report").limit is None:
+            raise TimelineError("assignment.due_days: required for channel assignment")
+        run.start("assignment_report", timeline.received_at)
+    hours = timeline.report_hours(at)
+    if hours is not None:
+        run.start("urgent_report", timeline.received_at, hours)
+
+    indexed = sorted(((i, ev) for i, ev in enumerate(timeline.events) if ev.at <= at), key=lambda pair: pair[1].at)
+    for i, ev in indexed:
+        try:
+            _apply(run, ev, timeline)
+        except ClockError as exc:
+            raise TimelineError(f"events[{i}] ({ev.type}): {exc}") from None
+        except TimelineError as exc:
+            raise TimelineError(f"events[{i}] ({ev.type}): {exc}") from None
+    return run.clocks
+
+
+def _apply(run: _Run, ev: TimelineEvent, timeline: Timeline) -> None:
+    t = ev.at
+    if t < timeline.received_at:
+        raise TimelineError("at: before the case was received")
+    kind = ev.type
+    if run.ended_by is not None and kind not in ("feedback", "reported"):
+        raise TimelineError(f"the case already ended ({run.ended_by})")
+    if kind in ("rejected", "concluded", "withdrawn"):
+        run.ended_by = kind
+    if kind in ("routed", "delivered"):
+        run.complete("route", t)
+        if kind == "delivered" and "accept" not in run.clocks:
+            run.start("accept", t)
+    elif kind in ("accepted", "rejected"):
+        _implied_accept(run, t, timeline)
+        if not run.running("accept"):
+            raise TimelineError(f"the accept stage already ended; {kind} again?")
+        run.complete("accept", t)
+        if kind == "accepted":
+            run.start("handle", t)
+    elif kind == "reassigned":
+        if any(s in run.clocks for s in ("review_window", "review", "rereview_window", "rereview")):
+            raise TimelineError("cannot reassign after the reply")
+        run.complete("route", t)
+        run.clocks.pop("handle", None)
+        run.start("accept", t)
+    elif kind in ("paused", "resumed", "extended"):
+        side = run.unit_side()
+        if side is None:
+            raise TimelineError("no running unit-side stage (accept, handle, review, rereview)")
+        clock = run.clocks[side]
+        if kind == "paused":
+            run.clocks[side] = clock.pause(t, ev.reason or "other")
+        elif kind == "resumed":
+            run.clocks[side] = clock.resume(t)
+        else:
+            if ev.days is None:
+                raise TimelineError("days: required")
+            run.clocks[side] = clock.extend(ev.days, ev.reason or "", ev.approved_by or "", t)
+    elif kind == "replied":
+        _finish_then_start(run, "handle", "review_window", t, needs="accepted")
+        run.complete("assignment_report", t)
+    elif kind == "review_requested":
+        _finish_then_start(run, "review_window", "review", t, needs="replied")
+    elif kind == "reviewed":
+        _finish_then_start(run, "review", "rereview_window", t, needs="review_requested")
+    elif kind == "rereview_requested":
+        _finish_then_start(run, "rereview_window", "rereview", t, needs="reviewed")
+    elif kind == "rereviewed":
+        _finish_then_start(run, "rereview", None, t, needs="rereview_requested")
+    elif kind in ("concluded", "withdrawn"):
+        for stage in list(run.clocks):
+            run.complete(stage, t)
+    elif kind == "reported":
+        if ev.report is None:
+            raise TimelineError("report: required (urgent or assignment)")
+        run.complete("urgent_report" if ev.report == "urgent" else "assignment_report", t)
+    # feedback does not move any clock.
+
+
+def _implied_accept(run: _Run, t: datetime, timeline: Timeline) -> None:
+    if "accept" in run.clocks:
+        return
+    route = run.clocks["route"]
+    started = route.completed_at or timeline.received_at
+    run.complete("route", t)
+    run.start("accept", started)
+
+
+def _finish_then_start(run: _Run, finish: Stage, start: Stage | None, t: datetime, needs: str) -> None:
+    if finish not in run.clocks:
+        raise TimelineError(f"needs {needs} first")
+    if not run.running(finish):
+        raise TimelineError(f"the {finish} stage already ended")
+    if start is not None and start in run.clocks:
+        raise TimelineError(f"the {start} stage already started")
+    run.complete(finish, t)
+    if start is not None:
+        run.start(start, t)

@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from services import stack
+from services.common.settings import Settings
+
+ALL_PARTS = ("kafka", "postgres", "prometheus", "intake", "router", "tracker")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "/integration/" in str(item.fspath):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def running_stack(stack_settings: Settings) -> Iterator[Settings]:
+    """The whole system, started once per test session and stopped at its end."""
+    stack.up(stack_settings, ALL_PARTS)
+    try:
+        yield stack_settings
+    finally:
+        stack.down(stack_settings, ALL_PARTS)
