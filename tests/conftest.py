@@ -4,27 +4,32 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from services.common.settings import PROJECT_ROOT, Settings
 
+# Moved by XF_TEST_PORT_OFFSET, so that several test sessions can run side by side on one machine.
+_OFFSET = int(os.environ.get("XF_TEST_PORT_OFFSET", "0"))
 TEST_PORTS = {
-    "XF_KAFKA_PORT": "19092",
-    "XF_KAFKA_CONTROLLER_PORT": "19093",
-    "XF_PG_PORT": "25432",
-    "XF_PROMETHEUS_PORT": "19090",
-    "XF_INTAKE_PORT": "18001",
-    "XF_ROUTER_PORT": "18002",
-    "XF_TRACKER_PORT": "18003",
+    name: str(port + _OFFSET)
+    for name, port in {
+        "XF_KAFKA_PORT": 19092,
+        "XF_KAFKA_CONTROLLER_PORT": 19093,
+        "XF_PG_PORT": 25432,
+        "XF_PROMETHEUS_PORT": 19090,
+        "XF_INTAKE_PORT": 18001,
+        "XF_ROUTER_PORT": 18002,
+        "XF_TRACKER_PORT": 18003,
+    }.items()
 }
 
 
 @pytest.fixture(scope="session")
-def stack_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+def stack_settings() -> Iterator[Settings]:
     """The settings of the integration stack: the defaults' ports moved, a stack dir of its own."""
-    env = {**TEST_PORTS, "XF_STACK_DIR": str(Path(os.environ.get("XF_TEST_STACK_DIR", PROJECT_ROOT / ".stack-test")))}
+    stack_dir = os.environ.get("XF_TEST_STACK_DIR", str(PROJECT_ROOT / f".stack-test{_OFFSET or ''}"))
+    env = {**TEST_PORTS, "XF_STACK_DIR": stack_dir}
     previous = {name: os.environ.get(name) for name in env}
     os.environ.update(env)
     try:

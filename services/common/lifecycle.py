@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, get_args
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, RootModel, TypeAdapter
 
 from services.common.schemas import UnitId
 
+LIFECYCLE_TYPE = "case.lifecycle"  # the envelope type on the case.lifecycle topic
 PauseReason = Literal["hearing", "awaiting_material", "other"]
 ReportKind = Literal["urgent", "assignment"]
 
@@ -160,3 +161,9 @@ def parse_lifecycle(data: object) -> LifecycleEvent:
 
 def parse_lifecycle_json(raw: bytes | str) -> LifecycleEvent:
     return LIFECYCLE_ADAPTER.validate_json(raw)
+
+
+class LifecycleBody(RootModel[LifecycleEvent]):
+    """A lifecycle event as an envelope body: `Envelope[LifecycleBody]`, the event in `.root`."""
+
+    model_config = ConfigDict(frozen=True)

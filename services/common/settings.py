@@ -49,6 +49,20 @@ class Settings(BaseSettings):
     # Keys that encrypt personal data at rest in intake: "k2:<base64>,k1:<base64>", the first encrypts,
     # all decrypt. The default is for development only; `xf intake new-key` makes a real one.
     vault_keys: str = Field(default="dev1:ZGV2LW9ubHktdmF1bHQta2V5LWNoYW5nZS1tZS0zMmI=")
+    # Intake's development API key (client "dev": every channel, the whole country, any Kafka source),
+    # so that `xf demo` and the tests work on a fresh stack. A deployment sets it empty to disable it and
+    # creates its clients with `xf intake client add`.
+    intake_dev_api_key: str = Field(default="xfk_dev_dev-only-intake-key-change-me")
+
+    # Tracker: seconds between deadline scans, clocks claimed per scan round, events per consumed
+    # batch, how long an event waits (parked) for the event it depends on before it is refused, how
+    # often the gauges are read from the database, and this instance's name in the alerts it raises.
+    tracker_scan_interval: float = 5.0
+    tracker_scan_batch: int = 500
+    tracker_consumer_batch: int = 200
+    tracker_hold_seconds: float = 7 * 86400.0
+    tracker_gauge_interval: float = 15.0
+    tracker_instance: str | None = None
 
     @property
     def bootstrap_servers(self) -> str:

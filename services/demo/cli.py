@@ -15,7 +15,7 @@ from services.common.settings import Settings, get_settings
 from services.demo.workload import Workload
 
 
-async def post_cases(settings: Settings, count: int, seed: int) -> tuple[list[str], Counter[str]]:
+async def post_cases(settings: Settings, count: int, seed: int, api_key: str) -> tuple[list[str], Counter[str]]:
     workload = Workload(seed=seed)
     accepted: list[str] = []
     refused: Counter[str] = Counter()
@@ -23,7 +23,9 @@ async def post_cases(settings: Settings, count: int, seed: int) -> tuple[list[st
     async with httpx.AsyncClient(timeout=30) as client:
         for number in range(count):
             answer = await client.post(
-                url, json=workload.submission(), headers={"Idempotency-Key": f"demo-{seed}-{number}"}
+                url,
+                json=workload.submission(),
+                headers={"Idempotency-Key": f"demo-{seed}-{number}", "X-API-Key": api_key},
             )
             if answer.status_code in (200, 201):
                 accepted.append(answer.json()["case_id"])
@@ -40,9 +42,9 @@ async def wait_for_tracker(settings: Settings, case_ids: list[str], timeout: flo
         while True:
             rows = await conn.fetch(
                 """SELECT c.case_id, c.disposition, c.handling_unit, c.urgency, c.flags, c.stage,
-                          (SELECT min(due_date) FROM clocks k WHERE k.case_id = c.case_id
+                          (SELECT min(due_date) FROM tracker.clocks k WHERE k.case_id = c.case_id
                            AND k.completed_at IS NULL) AS next_due
-                   FROM cases c WHERE c.case_id = ANY($1) AND c.disposition IS NOT NULL""",
+                   FROM tracker.cases c WHERE c.case_id = ANY($1) AND c.disposition IS NOT NULL""",
                 case_ids,
             )
             if len(rows) == len(case_ids) or time.monotonic() > deadline:
@@ -56,7 +58,11 @@ def run(args: argparse.Namespace) -> int:
     settings = get_settings()
     started = time.monotonic()
     print(f"[demo] posting {args.cases} cases to intake at http://{settings.host}:{settings.intake_port}/v1/cases")
-    accepted, refused = asyncio.run(post_cases(settings, args.cases, args.seed))
+    api_key = args.api_key or settings.intake_dev_api_key
+    if not api_key:
+        print("[demo] no API key: pass --api-key (from `xf intake client add`) or set XF_INTAKE_DEV_API_KEY")
+        return 2
+    accepted, refused = asyncio.run(post_cases(settings, args.cases, args.seed, api_key))
     print(f"[demo] accepted {len(accepted)}, refused {sum(refused.values())} {dict(refused) or ''}")
     rows = asyncio.run(wait_for_tracker(settings, accepted, args.timeout))
     elapsed = time.monotonic() - started
@@ -85,4 +91,5 @@ def register(sub: Any) -> None:
     demo.add_argument("--cases", type=int, default=60, help="how many cases to submit")
     demo.add_argument("--seed", type=int, default=7, help="random seed of the workload")
     demo.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the tracker")
+    demo.add_argument("--api-key", default="", help="intake API key (default: the development key of the settings)")
     demo.set_defaults(func=run)

@@ -130,7 +130,7 @@ class Workload:
             "summary": SUMMARIES[category],
             "content": SUMMARIES[category] + "（详细经过见来信原件。）",
         }
-        if category in TARGETS and rng.random() < 0.4:
+        if category in TARGETS and rng.random() < 0.15:
             submission["target_unit"] = f"{county}:{TARGETS[category]}"
         if channel == "assignment":
             submission["received_by"] = f"{county}:petition"

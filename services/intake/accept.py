@@ -1,39 +1,36 @@
-"""Accepting a validated submission: one transaction stores the case and its outgoing event.
+"""Accepting validated submissions: one transaction stores the cases and their outgoing events.
 
-Plain functions over a connection, shared by the HTTP API and the Kafka consumer.
+Plain functions over a connection, shared by the HTTP API (one case or a batch) and the Kafka
+consumer (a batch of records). Inside the transaction, in this order:
+
+1. advisory locks on every idempotency key and every matter of the batch, taken in one sorted
+   order (two batches never wait on each other in a cycle): a resubmission racing its original,
+   or a letter and a visit on the same matter arriving at once, are serialised;
+2. idempotency: a key seen before (in the store or earlier in this batch) answers with its case,
+   or with a conflict when the body differs; never a second case;
+3. same-matter history (DOMAIN.md §4.3): what the store holds, plus the cases earlier in this batch;
+4. case numbers from the shared sequence, the case rows (personal data sealed), the outbox events.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from typing import Any
 
 from services.common.db import Conn
-from services.common.envelope import wrap
+from services.common.envelope import Envelope, deterministic_id, wrap
+from services.common.schemas import History, ReceivedCase
 from services.common.topics import CASE_RECEIVED
 from services.intake import store
 from services.intake.case_numbers import case_number_for
 from services.intake.matter import matter_key_of, to_received_case
-from services.intake.outbox import enqueue
+from services.intake.outbox import enqueue_many
 from services.intake.privacy import Vault, petitioner_key, seal_personal
 from services.intake.submission import Submission
 
 SOURCE = "xinfang/intake"
-
-
-@dataclass(frozen=True)
-class Accepted:
-    case_id: str
-    created: bool  # False when the idempotency key named a case accepted before
-
-
-class IdempotencyConflict(Exception):
-    """The idempotency key was used before for a different submission."""
-
-    def __init__(self, key: str, case_id: str) -> None:
-        super().__init__(f"idempotency key {key!r} was already used for case {case_id} with a different body")
-        self.case_id = case_id
 
 
 @dataclass(frozen=True)
@@ -43,11 +40,70 @@ class Secrets:
     timezone: str = "Asia/Shanghai"
 
 
+@dataclass(frozen=True)
+class Request:
+    submission: Submission
+    client: str  # the client's name: scopes its idempotency keys and is recorded with the case
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Accepted:
+    case_id: str
+    created: bool  # False when the idempotency key named a case accepted before
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """The idempotency key was used before for a different submission."""
+
+    idempotency_key: str
+    case_id: str
+
+
+Outcome = Accepted | Conflict
+
+
+class IdempotencyConflict(Exception):
+    def __init__(self, conflict: Conflict) -> None:
+        super().__init__(
+            f"idempotency key {conflict.idempotency_key!r} was already used for case {conflict.case_id} "
+            "with a different body"
+        )
+        self.case_id = conflict.case_id
+
+
 def request_hash(submission: Submission) -> str:
     # A received_at we filled in ourselves differs on every resubmission: leave it out.
     defaulted = set() if "received_at" in submission.model_fields_set else {"received_at"}
     canonical = submission.model_dump_json(exclude=defaulted)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def received_event_id(case_id: str) -> str:
+    """A case has exactly one `case.received`: its id follows from the case id."""
+    return deterministic_id("case.received", case_id)
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    request: Request
+    digest: str
+    scoped_key: str | None
+    petitioner_key: str
+    matter_key: str
+
+
+def _prepare(request: Request, secrets: Secrets) -> _Prepared:
+    submission = request.submission
+    key = petitioner_key(secrets.pseudonym_key, submission.petitioner)
+    return _Prepared(
+        request=request,
+        digest=request_hash(submission),
+        scoped_key=f"{request.client}:{request.idempotency_key}" if request.idempotency_key else None,
+        petitioner_key=key,
+        matter_key=matter_key_of(submission, key),
+    )
 
 
 async def accept(
@@ -57,53 +113,104 @@ async def accept(
     client: str,
     idempotency_key: str | None,
     secrets: Secrets,
-    event_id: str | None = None,
 ) -> Accepted:
-    """Store the case and queue `case.received`, or return the case the idempotency key names."""
-    digest = request_hash(submission)
-    scoped_key = f"{client}:{idempotency_key}" if idempotency_key else None
-    async with conn.transaction():
-        if scoped_key is not None:
-            await store.lock_idempotency_key(conn, scoped_key)
-            existing = await store.find_by_idempotency_key(conn, scoped_key)
-            if existing is not None:
-                if existing.request_hash != digest:
-                    raise IdempotencyConflict(idempotency_key or "", existing.case_id)
-                return Accepted(existing.case_id, created=False)
+    """One case; `IdempotencyConflict` when the key was used for a different body."""
+    (outcome,) = await accept_many(conn, [Request(submission, client, idempotency_key)], secrets=secrets)
+    if isinstance(outcome, Conflict):
+        raise IdempotencyConflict(outcome)
+    return outcome
 
-        key = petitioner_key(secrets.pseudonym_key, submission.petitioner)
-        matter = matter_key_of(submission, key)
-        history = await store.same_matter_history(conn, matter)
-        received_at: datetime = submission.received_at
-        case_id = case_number_for(
-            submission.received_by, received_at, await store.next_sequence(conn), timezone=secrets.timezone
-        )
-        received = to_received_case(
-            submission, case_id=case_id, petitioner_key=key, history=history, received_at=received_at
-        )
-        await store.insert_case(
-            conn,
-            {
-                "case_id": case_id,
-                "idempotency_key": scoped_key,
-                "request_hash": digest,
-                "client": client,
-                "received_at": received_at,
-                "channel": submission.channel,
-                "received_by": submission.received_by,
-                "category": submission.category,
-                "region": submission.location.region,
-                "people_count": submission.people_count,
-                "target_unit": submission.target_unit,
-                "litigation": submission.litigation,
-                "assignment": submission.assignment.model_dump(mode="json") if submission.assignment else None,
-                "summary": submission.summary,
-                "petitioner_key": key,
-                "matter_key": matter,
-                "personal": seal_personal(secrets.vault, submission, case_id=case_id),
-                "merged_into": history.open_case_id,
-            },
-        )
-        envelope = wrap(received, type="case.received", source=SOURCE, case_id=case_id, event_id=event_id)
-        await enqueue(conn, CASE_RECEIVED.name, envelope)
-    return Accepted(case_id, created=True)
+
+async def accept_many(conn: Conn, requests: Sequence[Request], *, secrets: Secrets) -> list[Outcome]:
+    """Accept every request in one transaction; the outcomes are in the order of the requests."""
+    prepared = [_prepare(request, secrets) for request in requests]
+    if not prepared:
+        return []
+    async with conn.transaction():
+        keys = sorted({p.scoped_key for p in prepared if p.scoped_key})
+        await store.lock_keys(conn, sorted(set(keys) | {p.matter_key for p in prepared}))
+        known = await store.find_by_idempotency_keys(conn, keys)
+        histories = await store.same_matter_histories(conn, sorted({p.matter_key for p in prepared}))
+
+        # Which requests make a new case: not a key seen in the store, nor earlier in this batch.
+        new: list[int] = []
+        first_in_batch: set[str] = set()
+        for index, item in enumerate(prepared):
+            if item.scoped_key is None:
+                new.append(index)
+            elif item.scoped_key not in known and item.scoped_key not in first_in_batch:
+                first_in_batch.add(item.scoped_key)
+                new.append(index)
+        case_ids: dict[int, str] = {}
+        for index, seq in zip(new, await store.next_sequences(conn, len(new)), strict=True):
+            submission = prepared[index].request.submission
+            case_ids[index] = case_number_for(
+                submission.received_by, submission.received_at, seq, timezone=secrets.timezone
+            )
+            key = prepared[index].scoped_key
+            if key is not None:
+                known[key] = store.StoredCase(case_ids[index], prepared[index].digest)
+
+        outcomes: list[Outcome] = []
+        rows: list[dict[str, Any]] = []
+        envelopes: list[Envelope[ReceivedCase]] = []
+        for index, item in enumerate(prepared):
+            case_id = case_ids.get(index)
+            if case_id is None:
+                earlier = known[item.scoped_key or ""]
+                outcomes.append(
+                    Accepted(earlier.case_id, created=False)
+                    if earlier.request_hash == item.digest
+                    else Conflict(item.request.idempotency_key or "", earlier.case_id)
+                )
+                continue
+            history = histories.get(item.matter_key, History())
+            # A later case of this matter in the same batch sees this one.
+            histories[item.matter_key] = History(
+                prior_cases=history.prior_cases + 1,
+                open_case_id=history.open_case_id or case_id,
+                concluded=history.concluded,
+            )
+            row, envelope = _case_and_event(item, history, case_id, secrets)
+            rows.append(row)
+            envelopes.append(envelope)
+            outcomes.append(Accepted(case_id, created=True))
+        await store.insert_cases(conn, rows)
+        await enqueue_many(conn, CASE_RECEIVED.name, envelopes)
+    return outcomes
+
+
+def _case_and_event(
+    item: _Prepared, history: History, case_id: str, secrets: Secrets
+) -> tuple[dict[str, Any], Envelope[ReceivedCase]]:
+    submission = item.request.submission
+    received = to_received_case(
+        submission,
+        case_id=case_id,
+        petitioner_key=item.petitioner_key,
+        history=history,
+        received_at=submission.received_at,
+    )
+    row = {
+        "case_id": case_id,
+        "idempotency_key": item.scoped_key,
+        "request_hash": item.digest,
+        "client": item.request.client,
+        "received_at": submission.received_at,
+        "channel": submission.channel,
+        "received_by": submission.received_by,
+        "category": submission.category,
+        "region": submission.location.region,
+        "people_count": submission.people_count,
+        "target_unit": submission.target_unit,
+        "litigation": submission.litigation,
+        "assignment": submission.assignment.model_dump(mode="json") if submission.assignment else None,
+        "summary": submission.summary,
+        "petitioner_key": item.petitioner_key,
+        "matter_key": item.matter_key,
+        "personal": seal_personal(secrets.vault, submission, case_id=case_id),
+        "merged_into": history.open_case_id,
+        "history": history.model_dump(mode="json"),
+    }
+    envelope = wrap(received, type="case.received", source=SOURCE, case_id=case_id, event_id=received_event_id(case_id))
+    return row, envelope

@@ -1,11 +1,40 @@
-"""`xf intake …`: operator commands for intake."""
+"""`xf intake …`: operator commands for intake: API clients and keys, vault keys."""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
 
-from services.intake.privacy import generate_vault_key
+import asyncpg
+
+from services.common.db import create_pool, migrate
+from services.common.regions import official_regions
+from services.common.schemas import CHANNELS
+from services.common.settings import get_settings
+from services.intake import clients
+from services.intake.auth import ROLES, Client, ClientSpecInvalid, check_client
+from services.intake.checks import region_known
+from services.intake.privacy import Vault, generate_vault_key
+from services.intake.store import rotate_personal
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+T = TypeVar("T")
+
+
+def with_store(work: Callable[[asyncpg.Pool], Awaitable[T]]) -> T:
+    async def run() -> T:
+        pool = await create_pool(get_settings().dsn, "intake", min_size=1, max_size=2)
+        try:
+            await migrate(pool, "intake", MIGRATIONS)
+            return await work(pool)
+        finally:
+            await pool.close()
+
+    return asyncio.run(run())
 
 
 def new_key(args: argparse.Namespace) -> int:
@@ -13,9 +42,155 @@ def new_key(args: argparse.Namespace) -> int:
     return 0
 
 
+def split(values: Sequence[str] | None) -> list[str]:
+    """`--channel letter,visit --channel phone` → [letter, visit, phone]."""
+    return [part.strip() for value in values or () for part in value.split(",") if part.strip()]
+
+
+def client_add(args: argparse.Namespace) -> int:
+    channels = split(args.channel)
+    client = Client(
+        name=args.name,
+        role=args.role,
+        channels=frozenset(CHANNELS if channels == ["all"] else channels),
+        submit_scope=tuple(split(args.submit)),
+        read_scope=tuple(split(args.read)),
+        sources=tuple(split(args.source)),
+    )
+    try:
+        check_client(client, known_region=lambda code: region_known(official_regions(), code))
+    except ClientSpecInvalid as error:
+        print(f"xf intake client add: {error}", file=sys.stderr)
+        return 2
+
+    async def work(pool: asyncpg.Pool) -> int:
+        async with pool.acquire() as conn:
+            try:
+                key = await clients.create_client(conn, client, note=args.note)
+            except ClientSpecInvalid as error:
+                print(f"xf intake client add: {error}", file=sys.stderr)
+                return 2
+        print(f"client {client.name} ({client.role}) created; its API key (shown once, store it now):")
+        print(key.token)
+        return 0
+
+    return with_store(work)
+
+
+def client_list(args: argparse.Namespace) -> int:
+    async def work(pool: asyncpg.Pool) -> list[clients.ClientInfo]:
+        async with pool.acquire() as conn:
+            return await clients.list_clients(conn)
+
+    for info in with_store(work):
+        client = info.client
+        state = f"revoked {info.revoked_at:%Y-%m-%d %H:%M}" if info.revoked_at else "active"
+        keys = ", ".join(f"{k.key_id}{' (revoked)' if k.revoked_at else ''}" for k in info.keys) or "-"
+        print(f"{client.name}  [{client.role}, {state}]  {info.note}")
+        print(f"    channels: {', '.join(sorted(client.channels)) or '-'}")
+        print(f"    submit:   {', '.join(client.submit_scope) or '-'}")
+        print(f"    read:     {', '.join(client.read_scope) or '-'}")
+        if client.sources:
+            print(f"    sources:  {', '.join(client.sources)}")
+        print(f"    keys:     {keys}")
+    return 0
+
+
+def client_revoke(args: argparse.Namespace) -> int:
+    async def work(pool: asyncpg.Pool) -> bool:
+        async with pool.acquire() as conn:
+            return await clients.revoke_client(conn, args.name)
+
+    if not with_store(work):
+        print(f"xf intake client revoke: no active client named {args.name!r}", file=sys.stderr)
+        return 1
+    print(f"client {args.name} and all its keys revoked")
+    return 0
+
+
+def key_add(args: argparse.Namespace) -> int:
+    async def work(pool: asyncpg.Pool) -> str | None:
+        async with pool.acquire() as conn:
+            try:
+                return (await clients.issue_key(conn, args.name)).token
+            except clients.UnknownClient:
+                return None
+
+    token = with_store(work)
+    if token is None:
+        print(f"xf intake key add: no active client named {args.name!r}", file=sys.stderr)
+        return 1
+    print(f"new API key for {args.name} (shown once; revoke the old one when switched over):")
+    print(token)
+    return 0
+
+
+def key_revoke(args: argparse.Namespace) -> int:
+    async def work(pool: asyncpg.Pool) -> bool:
+        async with pool.acquire() as conn:
+            return await clients.revoke_key(conn, args.key_id)
+
+    if not with_store(work):
+        print(f"xf intake key revoke: no active key {args.key_id!r}", file=sys.stderr)
+        return 1
+    print(f"key {args.key_id} revoked")
+    return 0
+
+
+def vault_rotate(args: argparse.Namespace) -> int:
+    vault = Vault.from_spec(get_settings().vault_keys)
+
+    async def work(pool: asyncpg.Pool) -> int:
+        total = 0
+        while True:
+            async with pool.acquire() as conn:
+                done = await rotate_personal(conn, vault, batch=args.batch)
+            total += done
+            if done < args.batch:
+                return total
+
+    print(f"re-encrypted {with_store(work)} case(s) under vault key {vault.current_key_id}")
+    return 0
+
+
 def register(sub: Any) -> None:
-    intake = sub.add_parser("intake", help="intake operator commands")
+    intake = sub.add_parser("intake", help="intake operator commands: API clients and keys, vault keys")
     commands = intake.add_subparsers(dest="intake_command", required=True)
+
     key = commands.add_parser("new-key", help="print a new vault key for XF_VAULT_KEYS (put it first to rotate)")
     key.add_argument("--key-id", default="k1", help="the key's id, e.g. k2 for the second key")
     key.set_defaults(func=new_key)
+
+    rotate = commands.add_parser(
+        "vault-rotate", help="re-encrypt stored personal data under the first key of XF_VAULT_KEYS"
+    )
+    rotate.add_argument("--batch", type=int, default=500, help="cases per transaction")
+    rotate.set_defaults(func=vault_rotate)
+
+    client = commands.add_parser("client", help="API clients: add, list, revoke")
+    client_commands = client.add_subparsers(dest="client_command", required=True)
+    add = client_commands.add_parser("add", help="register a client and print its first API key")
+    add.add_argument("name", help="e.g. erp-150627 or desk-150627-1 (a-z 0-9 . _ -)")
+    add.add_argument("--role", required=True, choices=ROLES, help="upstream, reception or operator")
+    add.add_argument(
+        "--channel", action="append", help=f"channels it may submit (repeat or comma-separate; 'all'): {CHANNELS}"
+    )
+    add.add_argument("--submit", action="append", help="submit scope: region codes (subtrees) or unit ids")
+    add.add_argument("--read", action="append", help="read scope: region codes (subtrees) or unit ids")
+    add.add_argument("--source", action="append", help="upstream only: CloudEvents sources it publishes with")
+    add.add_argument("--note", default="", help="free text: who holds the key")
+    add.set_defaults(func=client_add)
+    listing = client_commands.add_parser("list", help="every client with its scopes and key ids")
+    listing.set_defaults(func=client_list)
+    revoke = client_commands.add_parser("revoke", help="revoke a client and all its keys at once")
+    revoke.add_argument("name")
+    revoke.set_defaults(func=client_revoke)
+
+    keys = commands.add_parser("key", help="API keys of a client: add (rotate), revoke")
+    key_commands = keys.add_subparsers(dest="key_command", required=True)
+    key_new = key_commands.add_parser("add", help="issue another key for a client (to rotate)")
+    key_new.add_argument("name")
+    key_new.set_defaults(func=key_add)
+    key_old = key_commands.add_parser("revoke", help="revoke one key by its id (the part after xfk_)")
+    key_old.add_argument("key_id")
+    key_old.set_defaults(func=key_revoke)

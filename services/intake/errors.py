@@ -79,6 +79,46 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "上级转送事项不设报告期限；需要报送办理结果的，渠道应为“上级交办”。",
     ),
     "received_at_future": ("received_at is in the future.", "登记时间晚于当前时间。"),
+    # Authentication, scopes, idempotency (HTTP headers and Kafka envelopes).
+    "api_key_missing": (
+        "An API key is required: send it in the X-API-Key header.",
+        "需要 API 密钥：请在 X-API-Key 请求头中提供。",
+    ),
+    "api_key_invalid": ("The API key is unknown or revoked.", "API 密钥无效或已被吊销。"),
+    "role_forbidden": (
+        "A client with role {role!r} may not {action} cases.",
+        "“{role}”角色的客户端无权{action_zh}信访事项。",
+    ),
+    "channel_forbidden": (
+        "This client may not submit {channel!r} cases.",
+        "该客户端无权提交“{channel_zh}”渠道的信访事项。",
+    ),
+    "unit_forbidden": (
+        "This client may not submit for unit {unit!r}: it is outside the client's scope.",
+        "该客户端无权为单位“{unit}”登记信访事项（超出授权范围）。",
+    ),
+    "read_forbidden": (
+        "This client may not read the cases of {unit!r}: it is outside the client's scope.",
+        "该客户端无权查看“{unit}”的信访事项（超出授权范围）。",
+    ),
+    "source_unknown": (
+        "No active client is registered for this event source.",
+        "该事件来源（source）没有对应的有效客户端。",
+    ),
+    "envelope_invalid": (
+        "Not a case.submitted event: the envelope needs id, source and a data object.",
+        "不是有效的 case.submitted 事件：信封须包含 id、source 和 data 对象。",
+    ),
+    "idempotency_conflict": (
+        "This idempotency key was already used for case {case_id} with a different body.",
+        "该幂等键已用于内容不同的信访事项 {case_id}。",
+    ),
+    "case_not_found": ("No such case, or not one this client may read.", "信访事项不存在，或无权查看。"),
+    "unit_unknown": (
+        "Not a unit id (<region code>:<department>) of a region in the official table.",
+        "不是有效的单位标识（<行政区划代码>:<部门>），或区划不在官方区划表中。",
+    ),
+    "cursor_invalid": ("Not a cursor returned by this API.", "分页游标无效。"),
     # Pydantic's own error types.
     "missing": ("This field is required.", "此项为必填项。"),
     "extra_forbidden": ("Unknown field.", "不允许的字段。"),
@@ -99,6 +139,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "datetime_from_date_parsing": ("Must be an ISO-8601 date and time.", "应为 ISO-8601 格式的日期时间。"),
     "timezone_aware": ("Must include a UTC offset, e.g. +08:00.", "须带时区偏移，例如 +08:00。"),
     "model_type": ("Must be an object.", "应为对象。"),
+    "list_type": ("Must be a list.", "应为列表。"),
+    "too_short": ("Must have at least {min_length} item(s).", "至少需要{min_length}项。"),
+    "too_long": ("Must have at most {max_length} items.", "最多{max_length}项。"),
     "model_attributes_type": ("Must be an object.", "应为对象。"),
     "dict_type": ("Must be an object.", "应为对象。"),
     "union_tag_invalid": ("kind must be one of {expected_tags}.", "kind 应为以下之一：{expected_tags}。"),

@@ -1,8 +1,15 @@
 """The transactional outbox: events written in the same transaction as the case, relayed to Kafka.
 
 An accepted case is therefore durable before the HTTP answer, and reaches Kafka once Kafka is
-reachable. Several relays may run at once: `FOR UPDATE SKIP LOCKED` gives each its own rows.
-Delivery is at least once; consumers de-duplicate by event id.
+reachable. Several relays may run at once (one per intake process): `FOR UPDATE SKIP LOCKED` gives
+each its own rows, and a row is marked published only after Kafka acknowledged it.
+
+Delivery is at least once. The producer is idempotent (services/common/kafka.py), so its own
+retries during a broker restart do not duplicate; the relay never gives up on a send itself (no
+timeout shorter than the producer's), because an abandoned send may still be delivered later and
+its retry would then be a second copy. A row is sent again only when the producer reported failure,
+and only that row: a batch that partly failed marks its delivered rows. Consumers de-duplicate by
+event id all the same (a broker that dies between writing and acknowledging can cause a copy).
 """
 
 from __future__ import annotations
@@ -10,7 +17,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 import asyncpg
 from faststream.kafka import KafkaBroker
@@ -24,57 +32,73 @@ log = logging.getLogger("xf.intake.outbox")
 
 NOTIFY_CHANNEL = "xf_outbox"
 RELAYED = Counter("xf_intake_outbox_relayed_total", "Events relayed from the outbox to Kafka")
-RELAY_ERRORS = Counter("xf_intake_outbox_relay_errors_total", "Failed attempts to relay outbox events")
+RELAY_ERRORS = Counter("xf_intake_outbox_relay_errors_total", "Outbox events that Kafka did not take (retried)")
 BACKLOG = Gauge("xf_intake_outbox_backlog", "Outbox events not yet relayed")
 OLDEST_AGE = Gauge("xf_intake_outbox_oldest_age_seconds", "Age of the oldest event not yet relayed")
 
 
-async def enqueue(conn: Conn, topic: str, envelope: Envelope[Any]) -> None:
-    """Add an event to the outbox; call inside the transaction that stores what it announces."""
-    await conn.execute(
+class Publish(Protocol):
+    async def __call__(self, topic: str, key: str, event_id: str, payload: bytes) -> None: ...
+
+
+class RelayFailed(Exception):
+    pass
+
+
+def broker_publisher(broker: KafkaBroker) -> Publish:
+    async def publish(topic: str, key: str, event_id: str, payload: bytes) -> None:
+        await broker.publish(payload, topic=topic, key=key.encode(), headers={**JSON_HEADERS, "ce-id": event_id})
+
+    return publish
+
+
+async def enqueue_many(conn: Conn, topic: str, envelopes: Sequence[Envelope[Any]]) -> None:
+    """Add events to the outbox; call inside the transaction that stores what they announce."""
+    if not envelopes:
+        return
+    await conn.executemany(
         "INSERT INTO outbox (event_id, topic, key, payload) VALUES ($1, $2, $3, $4)",
-        envelope.id,
-        topic,
-        envelope.caseid,
-        to_bytes(envelope),
+        [(envelope.id, topic, envelope.caseid, to_bytes(envelope)) for envelope in envelopes],
     )
+    # Delivered at commit, once per transaction: wakes the relays.
     await conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
 
 
-async def relay_once(pool: asyncpg.Pool, broker: KafkaBroker, *, limit: int = 200) -> int:
-    """Publish up to `limit` pending events; returns how many were published."""
+async def relay_once(pool: asyncpg.Pool, publish: Publish, *, limit: int = 500) -> int:
+    """Publish up to `limit` pending events; returns how many Kafka took. `RelayFailed` when some
+    were refused (they stay pending, with the error recorded)."""
     async with pool.acquire() as conn, conn.transaction():
         rows = await conn.fetch(
-            """SELECT id, topic, key, payload FROM outbox WHERE published_at IS NULL
+            """SELECT id, topic, key, event_id, payload FROM outbox WHERE published_at IS NULL
                ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED""",
             limit,
         )
         if not rows:
             return 0
-        try:
-            await asyncio.gather(
-                *(
-                    broker.publish(
-                        bytes(row["payload"]), topic=row["topic"], key=row["key"].encode(), headers=JSON_HEADERS
-                    )
-                    for row in rows
-                )
-            )
-        except Exception as error:
-            RELAY_ERRORS.inc()
-            async with pool.acquire() as other:
-                await other.execute(
-                    "UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = ANY($1)",
-                    [row["id"] for row in rows],
-                    f"{type(error).__name__}: {error}"[:500],
-                )
-            raise
-        await conn.execute(
-            "UPDATE outbox SET published_at = now(), attempts = attempts + 1 WHERE id = ANY($1)",
-            [row["id"] for row in rows],
+        results = await asyncio.gather(
+            *(publish(row["topic"], row["key"], row["event_id"], bytes(row["payload"])) for row in rows),
+            return_exceptions=True,
         )
-    RELAYED.inc(len(rows))
-    return len(rows)
+        done = [row["id"] for row, result in zip(rows, results, strict=True) if not isinstance(result, BaseException)]
+        failed = [
+            (row["id"], result) for row, result in zip(rows, results, strict=True) if isinstance(result, BaseException)
+        ]
+        if done:
+            await conn.execute(
+                "UPDATE outbox SET published_at = now(), attempts = attempts + 1 WHERE id = ANY($1::bigint[])", done
+            )
+        if failed:
+            error = failed[0][1]
+            await conn.execute(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = ANY($1::bigint[])",
+                [row_id for row_id, _ in failed],
+                f"{type(error).__name__}: {error}"[:500],
+            )
+    RELAYED.inc(len(done))
+    if failed:
+        RELAY_ERRORS.inc(len(failed))
+        raise RelayFailed(f"{len(failed)} of {len(rows)} events not taken: {type(error).__name__}: {error}")
+    return len(done)
 
 
 async def measure_backlog(pool: asyncpg.Pool) -> tuple[int, float]:
@@ -88,7 +112,17 @@ async def measure_backlog(pool: asyncpg.Pool) -> tuple[int, float]:
     return int(row["n"]), float(row["age"])
 
 
-async def run_relay(pool: asyncpg.Pool, broker: KafkaBroker, *, idle_poll: float = 1.0) -> None:
+async def watch_backlog(pool: asyncpg.Pool, *, every: float = 2.0) -> None:
+    """Keep the backlog gauges fresh, also (above all) while the relay is stuck on a Kafka outage."""
+    while True:
+        try:
+            await measure_backlog(pool)
+        except Exception as error:  # a metrics refresh must never take the service down
+            log.warning("outbox backlog measurement failed: %s", error)
+        await asyncio.sleep(every)
+
+
+async def run_relay(pool: asyncpg.Pool, publish: Publish, *, idle_poll: float = 1.0) -> None:
     """Relay forever: wake on NOTIFY or every `idle_poll` seconds; back off while Kafka fails."""
     wake = asyncio.Event()
 
@@ -100,8 +134,9 @@ async def run_relay(pool: asyncpg.Pool, broker: KafkaBroker, *, idle_poll: float
     backoff = 0.5
     try:
         while True:
+            wake.clear()
             try:
-                published = await relay_once(pool, broker)
+                published = await relay_once(pool, publish)
                 backoff = 0.5
             except Exception as error:
                 log.warning("outbox relay failed, retrying in %.1fs: %s", backoff, error)
@@ -110,11 +145,8 @@ async def run_relay(pool: asyncpg.Pool, broker: KafkaBroker, *, idle_poll: float
                 continue
             if published:
                 continue
-            await measure_backlog(pool)
-            wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), timeout=idle_poll)
     finally:
         await listener.remove_listener(NOTIFY_CHANNEL, on_notify)
         await pool.release(listener)
-

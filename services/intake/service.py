@@ -1,51 +1,44 @@
-"""The intake service: cases in over HTTP and from `case.submitted`, out through the outbox."""
+"""The intake service: cases in over HTTP (api.py) and from `case.submitted`, out through the outbox;
+routing and lifecycle outcomes in from `case.routed` and `case.lifecycle`."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import asyncpg
-from fastapi import FastAPI, Header, HTTPException, Request
-from fastapi.responses import JSONResponse
+from aiokafka.structs import ConsumerRecord
+from fastapi import FastAPI
 from faststream import AckPolicy
 from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
-from prometheus_client import REGISTRY, Counter
+from prometheus_client import REGISTRY
 
 from services.common.db import create_pool, migrate
-from services.common.kafka import dead_letter, make_broker, raw_body
+from services.common.envelope import wrap
+from services.common.kafka import make_broker, publish, raw_body
 from services.common.runtime import mount_operational_routes, records_of
 from services.common.settings import Settings
-from services.common.topics import CASE_SUBMITTED, ensure_topics
-from services.intake import store
-from services.intake.accept import Accepted, IdempotencyConflict, Secrets, accept
-from services.intake.errors import FieldError, SubmissionInvalid
-from services.intake.outbox import run_relay
+from services.common.topics import CASE_LIFECYCLE, CASE_ROUTED, CASE_SUBMITTED, DEADLETTER, ensure_topics
+from services.intake import clients, metrics
+from services.intake.accept import Conflict, Outcome, Request, Secrets, accept_many
+from services.intake.api import install_api
+from services.intake.auth import Client
+from services.intake.errors import field_error
+from services.intake.kafka_in import Refused, Submitted, dead_letter_for, read_lifecycle, read_routed, read_submitted
+from services.intake.metrics import Via
+from services.intake.outbox import broker_publisher, run_relay, watch_backlog
+from services.intake.outcomes import apply_lifecycle, apply_routed
 from services.intake.privacy import Vault
-from services.intake.submission import Submission
-from services.intake.validation import validate_submission
 
 log = logging.getLogger("xf.intake")
 CONSUMER = "intake"
+OUTCOMES_CONSUMER = "intake-outcomes"
 MIGRATIONS = Path(__file__).parent / "migrations"
-
-CASES_ACCEPTED = Counter(
-    "xf_intake_cases_accepted_total", "Cases accepted, by channel and category", ["channel", "category", "via"]
-)
-VALIDATION_FAILURES = Counter(
-    "xf_intake_validation_failures_total", "Refused submissions, by field and error code", ["field", "code"]
-)
-
-
-def count_failures(errors: list[FieldError]) -> None:
-    for error in errors:
-        VALIDATION_FAILURES.labels(error.field, error.code).inc()
 
 
 class IntakeService:
@@ -56,59 +49,131 @@ class IntakeService:
             vault=Vault.from_spec(settings.vault_keys),
             timezone=settings.timezone,
         )
-        self.pool: asyncpg.Pool | None = None
+        self._pool: asyncpg.Pool | None = None
         self.kafka_ready = asyncio.Event()
         self.broker = make_broker(
             settings, CONSUMER, middlewares=[KafkaPrometheusMiddleware(registry=REGISTRY, app_name="xf_intake")]
         )
+        # At least once: offsets are committed after the batch's transaction (and dead letters).
         self.broker.subscriber(
             CASE_SUBMITTED.name,
             group_id=CONSUMER,
+            batch=True,
+            max_records=500,
+            batch_timeout_ms=20,
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.NACK_ON_ERROR,
             decoder=raw_body,
         )(self.on_submitted)
+        self.broker.subscriber(
+            CASE_ROUTED.name,
+            CASE_LIFECYCLE.name,
+            group_id=OUTCOMES_CONSUMER,
+            batch=True,
+            max_records=500,
+            batch_timeout_ms=20,
+            auto_offset_reset="earliest",
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            decoder=raw_body,
+        )(self.on_outcomes)
 
-    async def submit(self, submission: Submission, *, client: str, key: str | None, via: str) -> Accepted:
-        assert self.pool is not None
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError("intake is not started")
+        return self._pool
+
+    async def start(self) -> None:
+        self._pool = await create_pool(self.settings.dsn, "intake")
+        await migrate(self._pool, "intake", MIGRATIONS)
+        async with self._pool.acquire() as conn:
+            await clients.ensure_dev_client(conn, self.settings.intake_dev_api_key or None)
+        if self.settings.intake_dev_api_key:
+            log.warning("the development API key is enabled (client 'dev'); set XF_INTAKE_DEV_API_KEY= to disable")
+
+    async def stop(self) -> None:
+        await self.broker.stop()
+        if self._pool is not None:
+            await self._pool.close()
+
+    # --- cases in -------------------------------------------------------------------------------
+
+    async def authenticate(self, token: str) -> Client | None:
         async with self.pool.acquire() as conn:
-            accepted = await accept(conn, submission, client=client, idempotency_key=key, secrets=self.secrets)
-        if accepted.created:
-            CASES_ACCEPTED.labels(submission.channel, submission.category, via).inc()
-        return accepted
+            return await clients.authenticate(conn, token)
+
+    async def submit(self, requests: Sequence[Request], *, via: Via) -> list[Outcome]:
+        async with self.pool.acquire() as conn:
+            outcomes = await accept_many(conn, requests, secrets=self.secrets)
+        for request, outcome in zip(requests, outcomes, strict=True):
+            if isinstance(outcome, Conflict):
+                metrics.SUBMISSIONS.labels(via, "conflict").inc()
+            elif outcome.created:
+                metrics.SUBMISSIONS.labels(via, "accepted").inc()
+                metrics.CASES_RECEIVED.labels(request.submission.channel, request.submission.category, via).inc()
+            else:
+                metrics.SUBMISSIONS.labels(via, "already_accepted").inc()
+        return outcomes
 
     async def on_submitted(self, body: Any, message: KafkaMessage) -> None:
-        """Upstream systems' cases: the envelope id is the idempotency key, the source the client."""
-        for record in records_of(message):
-            try:
-                envelope = json.loads(record.value or b"")
-                event_id, source = str(envelope["id"]), str(envelope["source"])
-                data = envelope["data"]
-            except (ValueError, KeyError, TypeError) as error:
-                reason = f"not a case.submitted envelope (needs id, source, data): {type(error).__name__}"
-                await self.refuse(record.topic, record.partition, record.offset, reason)
-                continue
-            try:
-                submission = validate_submission(data)
-            except SubmissionInvalid as invalid:
-                count_failures(invalid.errors)
-                reason = "; ".join(f"{e.field}: {e.message_en}" for e in invalid.errors)
-                await self.refuse(record.topic, record.partition, record.offset, reason)
-                continue
-            try:
-                await self.submit(submission, client=f"kafka:{source}", key=event_id, via="kafka")
-            except IdempotencyConflict as conflict:
-                await self.refuse(record.topic, record.partition, record.offset, str(conflict))
-
-    async def refuse(self, topic: str, partition: int, offset: int, reason: str) -> None:
-        # The payload holds personal data: the dead letter carries the reason and the position only.
-        await dead_letter(
-            self.broker,
-            consumer=CONSUMER,
-            reason=reason,
-            topic=topic,
-            payload=f"{topic}/{partition}@{offset}".encode(),
+        """Upstream systems' cases: the envelope id is the idempotency key, the source names the client."""
+        records = records_of(message)
+        async with self.pool.acquire() as conn:
+            publishing = await clients.publishing_clients(conn)
+        read: list[Submitted | Refused] = [read_submitted(record.value, publishing) for record in records]
+        good = [(index, item) for index, item in enumerate(read) if isinstance(item, Submitted)]
+        outcomes = await self.submit(
+            [Request(item.submission, item.client.name, item.event_id) for _, item in good], via="kafka"
         )
+        for (index, item), outcome in zip(good, outcomes, strict=True):
+            if isinstance(outcome, Conflict):
+                error = field_error("id", "idempotency_conflict", case_id=outcome.case_id)
+                read[index] = Refused("conflict", (error,), item.event_id, item.source)
+        await asyncio.gather(
+            *(
+                self.refuse(record, verdict)
+                for record, verdict in zip(records, read, strict=True)
+                if isinstance(verdict, Refused)
+            )
+        )
+
+    async def refuse(self, record: ConsumerRecord[bytes, bytes], refused: Refused) -> None:
+        if refused.reason != "conflict":  # conflicts were counted by submit()
+            outcome = "invalid" if refused.reason in ("envelope", "invalid") else "forbidden"
+            metrics.SUBMISSIONS.labels("kafka", outcome).inc()
+        metrics.count_failures(refused.errors)
+        metrics.DEAD_LETTERS.labels(refused.reason).inc()
+        letter = dead_letter_for(
+            refused, topic=record.topic, partition=record.partition, offset=record.offset, consumer=CONSUMER
+        )
+        log.warning("dead letter from %s/%d@%d: %s", record.topic, record.partition, record.offset, letter.reason)
+        envelope = wrap(letter, type="case.deadletter", source=f"xinfang/{CONSUMER}", case_id="unknown")
+        await publish(self.broker, DEADLETTER.name, envelope)
+
+    # --- outcomes in ----------------------------------------------------------------------------
+
+    async def on_outcomes(self, body: Any, message: KafkaMessage) -> None:
+        records = records_of(message)
+        async with self.pool.acquire() as conn, conn.transaction():
+            for record in records:
+                if record.topic == CASE_ROUTED.name:
+                    routed = read_routed(record.value)
+                    if routed is None:
+                        metrics.OUTCOMES_SKIPPED.labels(record.topic, "malformed").inc()
+                    elif await apply_routed(conn, routed):
+                        metrics.OUTCOMES_APPLIED.labels("routed").inc()
+                    else:
+                        metrics.OUTCOMES_SKIPPED.labels(record.topic, "unknown_case").inc()
+                    continue
+                event = read_lifecycle(record.value)
+                if event is None:
+                    metrics.OUTCOMES_SKIPPED.labels(record.topic, "malformed").inc()
+                elif await apply_lifecycle(conn, event):
+                    metrics.OUTCOMES_APPLIED.labels(event.type).inc()
+                else:
+                    metrics.OUTCOMES_SKIPPED.labels(record.topic, "unknown_case").inc()
+
+    # --- Kafka connection -----------------------------------------------------------------------
 
     async def connect_kafka(self) -> None:
         """Start the broker, retrying while Kafka is unreachable: HTTP intake works meanwhile."""
@@ -125,86 +190,59 @@ class IntakeService:
             self.kafka_ready.set()
             return
 
+    async def connect_then_relay(self) -> None:
+        await self.connect_kafka()
+        await run_relay(self.pool, broker_publisher(self.broker))
+
 
 def create_app(settings: Settings) -> FastAPI:
     service = IntakeService(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        service.pool = await create_pool(settings.dsn, "intake")
-        await migrate(service.pool, "intake", MIGRATIONS)
-
-        async def connect_then_relay() -> None:
-            await service.connect_kafka()
-            assert service.pool is not None
-            await run_relay(service.pool, service.broker)
-
-        background = asyncio.create_task(connect_then_relay())
+        await service.start()
+        background = [
+            asyncio.create_task(service.connect_then_relay()),
+            asyncio.create_task(watch_backlog(service.pool)),
+        ]
         try:
             yield
         finally:
-            background.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await background
-            await service.broker.stop()
-            await service.pool.close()
+            for task in background:
+                task.cancel()
+            for task in background:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await service.stop()
 
     app = FastAPI(
-        title="xinfang intake",
-        description="Registers petitions (信访事项) from reception desks, web and phone forms and upstream systems.",
+        title="xinfang intake 信访受理",
+        version="1",
+        description=API_DESCRIPTION,
         lifespan=lifespan,
     )
     app.state.service = service
     mount_operational_routes(app)
-
-    @app.post("/v1/cases", status_code=201)
-    async def submit_case(
-        request: Request, idempotency_key: str | None = Header(default=None, max_length=200)
-    ) -> JSONResponse:
-        try:
-            submission = validate_submission(await request.body())
-        except SubmissionInvalid as invalid:
-            count_failures(invalid.errors)
-            return JSONResponse(invalid.to_dict(), status_code=422)
-        try:
-            accepted = await service.submit(submission, client="http", key=idempotency_key, via="http")
-        except IdempotencyConflict as conflict:
-            return JSONResponse(
-                {
-                    "errors": [
-                        {
-                            "field": "Idempotency-Key",
-                            "code": "idempotency_conflict",
-                            "message_en": str(conflict),
-                            "message_zh": f"幂等键已用于另一内容不同的信访事项 {conflict.case_id}",
-                        }
-                    ]
-                },
-                status_code=409,
-            )
-        return JSONResponse(
-            {"case_id": accepted.case_id, "status": "accepted" if accepted.created else "already_accepted"},
-            status_code=201 if accepted.created else 200,
-        )
-
-    @app.get("/v1/cases/{case_id}")
-    async def case_status(case_id: str) -> dict[str, Any]:
-        assert service.pool is not None
-        async with service.pool.acquire() as conn:
-            row = await store.case_status(conn, case_id)
-        if row is None:
-            raise HTTPException(status_code=404, detail=f"no case {case_id}")
-        return {
-            "case_id": row["case_id"],
-            "received_at": store.as_timestamp(row["received_at"]),
-            "channel": row["channel"],
-            "category": row["category"],
-            "region": row["region"],
-            "received_by": row["received_by"],
-            "people_count": row["people_count"],
-            "status": row["status"],
-            "merged_into": row["merged_into"],
-            "published_at": store.as_timestamp(row["published_at"]),
-        }
-
+    install_api(app)
     return app
+
+
+API_DESCRIPTION = """\
+登记信访事项（来信、来访、网上、来电、电子邮件、领导信箱、上级转送、上级交办），查询办理状态和路由结果，
+列出某单位的信访事项。
+
+Registers petitions (信访事项) from reception desks, web and phone forms and upstream systems; tells a
+case's status and routing; lists a unit's cases.
+
+- **Authentication 认证**: every call needs an API key in the `X-API-Key` header (`xf intake client add`).
+  Each key belongs to a client whose role and scopes say what it may submit and read.
+- **Idempotency 幂等**: send an `Idempotency-Key` header (batch: `idempotency_key` per item). The same key
+  with the same body answers with the same case (200); with another body it is a conflict (409), never
+  a second case.
+- **Durability 持久**: a 2xx answer means the case is stored in PostgreSQL and its `case.received`
+  event is queued in the same transaction; it reaches Kafka even if Kafka is down at that moment.
+- **Errors 错误**: every problem at once, each naming its field, in Chinese and English.
+- Upstream systems may instead publish the same body on Kafka topic `case.submitted` in a
+  CloudEvents envelope (`id` = idempotency key, `source` = their registered source); refusals go to
+  `case.deadletter` with the reason, without the case's content.
+"""

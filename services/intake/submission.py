@@ -110,16 +110,44 @@ def _now() -> datetime:
 
 
 class Submission(Model):
-    channel: Channel
-    received_by: KnownUnit
-    category: KnownCategory
-    location: SubmittedLocation
-    petitioner: Petitioner
-    people_count: int = Field(default=1, ge=1, le=100_000)
-    target_unit: KnownUnit | None = None
-    litigation: Litigation = "none"
-    assignment: Handover | None = None
-    summary: Annotated[str, Field(min_length=1, max_length=2000), AfterValidator(check_summary)]
-    content: Annotated[str, Field(min_length=1, max_length=50_000)]
-    received_at: Annotated[AwareDatetime, AfterValidator(check_received_at)] = Field(default_factory=_now)
-    external_ref: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    """一件信访事项的登记内容 / One petition as registered. Personal data (petitioner, address, content)
+    stays in intake, encrypted; only routing facts, a pseudonym and the summary leave it."""
+
+    channel: Channel = Field(
+        description="渠道 / Channel: letter 来信, visit 来访, online 网上, phone 来电, email 电子邮件, "
+        "mailbox 领导信箱, referral 上级转送, assignment 上级交办."
+    )
+    received_by: KnownUnit = Field(
+        description="登记单位 <区划代码>:<部门> / Unit where it was registered, `<region>:<department>`.",
+        examples=["150627:petition"],
+    )
+    category: KnownCategory = Field(description="问题分类 / Category code (DOMAIN.md §4.2).", examples=["wage_arrears"])
+    location: SubmittedLocation = Field(description="事发地 / Where the matter arose.")
+    petitioner: Petitioner = Field(
+        description="信访人：person 个人、organisation 单位、anonymous 匿名（来访不可匿名）/ The petitioner: "
+        "a person, an organisation, or anonymous (not on channel visit)."
+    )
+    people_count: int = Field(default=1, ge=1, le=100_000, description="人数（人次）/ Number of people.")
+    target_unit: KnownUnit | None = Field(default=None, description="被反映单位 / The unit complained about, if any.")
+    litigation: Litigation = Field(
+        default="none", description="涉法涉诉状态 / Status of any court, arbitration or reconsideration procedure."
+    )
+    assignment: Handover | None = Field(
+        default=None,
+        description="上级转送须填 from_unit；上级交办另须 due_days；其他渠道不填 / Referral: from_unit; "
+        "assignment: from_unit and due_days; other channels: leave out.",
+    )
+    summary: Annotated[str, Field(min_length=1, max_length=2000), AfterValidator(check_summary)] = Field(
+        description="摘要，会发给路由，不得含身份证号、电话、邮箱或信访人姓名地址 / Summary; it goes to the router, "
+        "so no identity numbers, phones, e-mails, nor the petitioner's name or address."
+    )
+    content: Annotated[str, Field(min_length=1, max_length=50_000)] = Field(
+        description="正文，可含个人信息，加密保存于受理系统 / Full text; may hold personal data; kept encrypted."
+    )
+    received_at: Annotated[AwareDatetime, AfterValidator(check_received_at)] = Field(
+        default_factory=_now,
+        description="登记时间，须带时区；缺省为当前时间 / When it was received, with UTC offset; defaults to now.",
+    )
+    external_ref: Annotated[str, Field(min_length=1, max_length=128)] | None = Field(
+        default=None, description="上游系统自己的编号 / The upstream system's own reference."
+    )

@@ -33,12 +33,15 @@ from services.tracker.policy import (
     parse_policies,
 )
 from services.tracker.timeline import (
+    ClockBook,
     StageStatus,
     Timeline,
     TimelineError,
     TimelineEvent,
     evaluate_timeline,
+    open_case,
     policy_for,
+    step,
     timeline_json,
 )
 
@@ -48,6 +51,7 @@ __all__ = [
     "STATUSES",
     "WINDOW_STAGES",
     "Clock",
+    "ClockBook",
     "ClockError",
     "DeadlinePolicies",
     "DeadlinePolicy",
@@ -69,7 +73,9 @@ __all__ = [
     "end_of_day",
     "evaluate_timeline",
     "load_policies",
+    "open_case",
     "parse_policies",
     "policy_for",
+    "step",
     "timeline_json",
 ]

@@ -5,6 +5,10 @@ received → routed → delivered → accepted → replied (review window) → r
 reject_concluded end the case at routing; rejected (不予受理) and withdrawn end it later. reassigned
 sends the case back to the accept stage with the new unit. No I/O: the caller stores the state.
 
+Disposition `handle` (本机关办理): the receiving unit is the handling unit and already has the case,
+so routing counts as delivery: the case goes straight to `delivered` and the accept clock starts at
+routing. A later `delivered` from that unit's own system is taken as a no-op.
+
 Refusal kinds:
 - unknown_case: a routed or lifecycle event for a case never received.
 - wrong_case: the event names another case.
@@ -273,9 +277,13 @@ def _routed(state: CaseState | None, event: RoutedCase, policies: DeadlinePolici
     if ending is not None:
         closes = tuple(sorted(state.open_clocks))
         return Transition(replace(routed, stage=ending, open_clocks=frozenset()), "routed", closes=closes)
-    opens: tuple[Stage, ...] = ("urgent_report",) if decision.report_within_hours else ()
+    delivered = decision.disposition == "handle"
+    opens: tuple[Stage, ...] = ("accept",) if delivered else ()
+    if decision.report_within_hours:
+        opens = (*opens, "urgent_report")
     closes = ("route",) if "route" in state.open_clocks else ()
-    new = replace(routed, stage="routed", open_clocks=(state.open_clocks - set(closes)) | set(opens))
+    stage: CaseStage = "delivered" if delivered else "routed"
+    new = replace(routed, stage=stage, open_clocks=(state.open_clocks - set(closes)) | set(opens))
     return Transition(new, "routed", opens=opens, closes=closes)
 
 
@@ -293,6 +301,10 @@ def _lifecycle(state: CaseState | None, event: LifecycleEvent) -> Transition | R
         return refuse("duplicate", f"event {event.event_id} was already applied")
     if event.at < state.received_at:
         return refuse("illegal", f"{kind} at {event.at.isoformat()} is before the case was received")
+
+    if kind == "delivered" and state.stage == "delivered" and state.disposition == "handle":
+        # Routing already delivered a `handle` case; the unit's own system confirming it changes nothing.
+        return Transition(replace(state, seen_event_ids=state.seen_event_ids | {event.event_id}), kind)
 
     allowed = ALLOWED_FROM[kind]
     if state.stage not in allowed:

@@ -1,11 +1,14 @@
-"""The tracker service: received, routed and lifecycle events → case state and clocks in PostgreSQL."""
+"""The tracker service: wiring only. Events in (consumer), alerts out (scanner), units' API, gauges."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+import os
+import socket
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,96 +18,104 @@ from faststream import AckPolicy
 from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import REGISTRY
-from pydantic import BaseModel, ValidationError
 
-from services.common.db import Conn, create_pool, migrate
+from services.common.db import create_pool, migrate
 from services.common.envelope import Envelope
-from services.common.errors import describe_validation_error
-from services.common.kafka import dead_letter, make_broker, raw_body
+from services.common.kafka import make_broker, publish, raw_body
 from services.common.runtime import mount_operational_routes, records_of
-from services.common.schemas import ReceivedCase, RoutedCase
 from services.common.settings import Settings
-from services.common.topics import CASE_RECEIVED, CASE_ROUTED, ensure_topics
-from services.tracker import metrics
-from services.tracker.apply import ClockPlanner, apply_received, apply_routed
-from services.tracker.clocks import PolicyClockPlanner
+from services.common.topics import CASE_LIFECYCLE, CASE_RECEIVED, CASE_ROUTED, ensure_topics
+from services.tracker import gauges, scanner
+from services.tracker.api import install_api
+from services.tracker.auth import Registry
+from services.tracker.consumer import CONSUMER, Consumer, Record
+from services.tracker.policy import load_policies
+from services.tracker.records import PolicyResolver
 
 log = logging.getLogger("xf.tracker")
-CONSUMER = "tracker"
 MIGRATIONS = Path(__file__).parent / "migrations"
-
-Applier = Callable[[Conn, Any, ClockPlanner], Awaitable[bool]]
-HANDLERS: dict[str, tuple[type[BaseModel], str, Applier]] = {
-    CASE_RECEIVED.name: (ReceivedCase, "case.received", apply_received),
-    CASE_ROUTED.name: (RoutedCase, "case.routed", apply_routed),
-}
+CONSUMED = (CASE_RECEIVED, CASE_ROUTED, CASE_LIFECYCLE)
 
 
 class TrackerService:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.pool: asyncpg.Pool | None = None
-        self.clocks = PolicyClockPlanner.from_rules(settings.rules_dir)
+        policies = load_policies(settings.rules_dir)
+        self.resolver = PolicyResolver(policies)
+        self.timezone = policies.timezone
+        self.instance = settings.tracker_instance or f"{socket.gethostname()}:{settings.tracker_port}:{os.getpid()}"
+        self._pool: asyncpg.Pool | None = None
+        self._registry: Registry | None = None
         self.broker = make_broker(
             settings,
             CONSUMER,
             middlewares=[KafkaPrometheusMiddleware(registry=REGISTRY, app_name="xf_tracker")],
         )
+        self.consumer = Consumer(self.resolver, self.publish)
         self.broker.subscriber(
-            *HANDLERS,
+            *(topic.name for topic in CONSUMED),
             group_id=CONSUMER,
+            batch=True,
+            max_records=settings.tracker_consumer_batch,
+            batch_timeout_ms=20,
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.NACK_ON_ERROR,
             decoder=raw_body,
-        )(self.on_event)
+        )(self.on_records)
 
-    async def on_event(self, body: Any, message: KafkaMessage) -> None:
-        assert self.pool is not None
-        for record in records_of(message):
-            model, expected_type, applier = HANDLERS[record.topic]
-            try:
-                event = Envelope[model].model_validate_json(record.value or b"")  # type: ignore[valid-type]
-                if event.type != expected_type:
-                    raise ValueError(f"type: expected {expected_type!r}, got {event.type!r}")
-            except (ValidationError, ValueError) as error:
-                reason = describe_validation_error(error) if isinstance(error, ValidationError) else str(error)
-                metrics.EVENTS_REFUSED.labels(expected_type, "malformed").inc()
-                await dead_letter(
-                    self.broker, consumer=CONSUMER, reason=reason, topic=record.topic, payload=record.value
-                )
-                continue
-            # The offset is committed after this transaction: a crash before it replays the event,
-            # and claim_event makes the replay a no-op.
-            async with self.pool.acquire() as conn, conn.transaction():
-                applied = await applier(conn, event, self.clocks)
-            if applied:
-                metrics.EVENTS_APPLIED.labels(event.type).inc()
-            else:
-                metrics.EVENTS_DUPLICATE.labels(event.type).inc()
+    @property
+    def pool(self) -> asyncpg.Pool:
+        assert self._pool is not None, "the tracker has not started"
+        return self._pool
 
-    async def refresh_gauges(self) -> None:
-        assert self.pool is not None
-        rows = await self.pool.fetch(
-            """SELECT stage, coalesce(handling_level, 'unrouted') AS level, count(*) AS n
-               FROM cases WHERE NOT closed GROUP BY 1, 2"""
-        )
-        metrics.OPEN_CASES.clear()
-        for row in rows:
-            metrics.OPEN_CASES.labels(row["stage"], row["level"]).set(row["n"])
-        clocks = await self.pool.fetch(
-            "SELECT stage, count(*) AS n FROM clocks WHERE completed_at IS NULL GROUP BY stage"
-        )
-        metrics.RUNNING_CLOCKS.clear()
-        for row in clocks:
-            metrics.RUNNING_CLOCKS.labels(row["stage"]).set(row["n"])
+    @property
+    def registry(self) -> Registry:
+        assert self._registry is not None, "the tracker has not started"
+        return self._registry
 
-    async def keep_gauges_fresh(self, every: float = 5.0) -> None:
+    async def publish(self, topic: str, envelope: Envelope[Any]) -> None:
+        await publish(self.broker, topic, envelope)
+
+    async def on_records(self, body: Any, message: KafkaMessage) -> None:
+        records = [Record(r.topic, r.value or b"", r.partition, r.offset) for r in records_of(message)]
+        # Offsets are committed when this returns: after the batch's database transaction.
+        await self.consumer.handle(self.pool, records)
+
+    async def start(self) -> None:
+        self._pool = await create_pool(self.settings.dsn, "tracker", max_size=10)
+        await migrate(self._pool, "tracker", MIGRATIONS)
+        await self._pool.execute("UPDATE deployment SET timezone = $1", str(self.timezone))
+        self._registry = Registry(await create_pool(self.settings.dsn, "intake", max_size=4))
+        await ensure_topics(self.settings.bootstrap_servers)
+        await self.broker.start()
+
+    async def stop(self) -> None:
+        await self.broker.stop()
+        if self._registry is not None:
+            await self._registry.pool.close()
+        if self._pool is not None:
+            await self._pool.close()
+
+    async def run_scanner(self) -> None:
+        """Raise due alerts and refuse events parked too long, every `tracker_scan_interval` seconds."""
+        settings = self.settings
         while True:
             try:
-                await self.refresh_gauges()
-            except Exception as error:  # a metrics refresh must never take the service down
-                log.warning("gauge refresh failed: %s", error)
-            await asyncio.sleep(every)
+                now = datetime.now(UTC)
+                await scanner.scan_until_done(
+                    self.pool,
+                    self.publish,
+                    now=now,
+                    limit=settings.tracker_scan_batch,
+                    instance=self.instance,
+                    tz=self.timezone,
+                )
+                cutoff = scanner.hold_cutoff(now, settings.tracker_hold_seconds)
+                while await self.consumer.expire_parked(self.pool, parked_before=cutoff, limit=100) == 100:
+                    pass
+            except Exception:  # the next round tries again; nothing was committed
+                log.exception("deadline scan failed")
+            await asyncio.sleep(settings.tracker_scan_interval)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -112,19 +123,49 @@ def create_app(settings: Settings) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        service.pool = await create_pool(settings.dsn, "tracker")
-        await migrate(service.pool, "tracker", MIGRATIONS)
-        await ensure_topics(settings.bootstrap_servers)
-        await service.broker.start()
-        gauges = asyncio.create_task(service.keep_gauges_fresh())
+        await service.start()
+        lag = gauges.LagProbe(settings.bootstrap_servers, CONSUMER, CONSUMED)
+        await lag.start()
+        tasks = [
+            asyncio.create_task(service.run_scanner()),
+            asyncio.create_task(gauges.keep_fresh(service.pool, lag, settings.tracker_gauge_interval)),
+        ]
         try:
             yield
         finally:
-            gauges.cancel()
-            await service.broker.stop()
-            await service.pool.close()
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await lag.stop()
+            await service.stop()
 
-    app = FastAPI(title="xinfang tracker", lifespan=lifespan)
+    app = FastAPI(
+        title="xinfang tracker 信访事项跟踪",
+        version="1",
+        description=API_DESCRIPTION,
+        lifespan=lifespan,
+    )
     app.state.service = service
     mount_operational_routes(app)
+    install_api(app, service)
     return app
+
+
+API_DESCRIPTION = """\
+为没有自有办理系统的单位记录办理环节（受理、不予受理、延期、中止、恢复、答复、复查、复核），并查询本单位及下级单位
+未办结信访事项的期限。
+
+For units without a case system of their own: record what they did on a case (accept, reject, extend,
+pause, resume, reply, review, re-review, reports) and read their open cases with the legal deadlines.
+
+- **Authentication 认证**: the `X-API-Key` of an intake client (`xf intake client add`); recording needs
+  the submit right with the acting unit in the client's submit scope, reading needs the read right.
+- **One path 同一路径**: an action is checked against the case's current stage, then published on
+  `case.lifecycle` exactly as a unit's own system would publish it, and applied from there (202).
+  A later conflicting event is refused and dead-lettered with the reason.
+- **Idempotency 幂等**: an `Idempotency-Key` header makes a retried action count once.
+- **Deadlines 期限**: statuses (`open`, `due_soon`, `overdue`, `paused`, `met`, `late`) are those of
+  `xf deadlines` at the moment of the request.
+"""

@@ -5,7 +5,9 @@ is the case as known at that instant.
 
 Stage starts and ends:
 - route: starts at received; ends at the first `routed` or `delivered` (or, if neither was
-  recorded, at the first accepted/rejected/reassigned, which imply it).
+  recorded, at the first accepted/rejected/reassigned, which imply it). A `routed` event may carry
+  the `disposition`: `handle` means routing delivered the case (accept starts then); merge,
+  divert_legal, redirect and reject_concluded end every clock there.
 - accept: starts at `delivered`; if the unit accepted or rejected without a recorded delivery, it is
   taken to have started when routing ended (or at received). `reassigned` restarts it for the new
   unit at the reassignment and drops the old unit's handle clock. Ends at accepted or rejected.
@@ -40,7 +42,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from services.common.schemas import Channel
+from services.common.schemas import Channel, Disposition
 from services.tracker.clock import Clock, ClockError, Status
 from services.tracker.policy import STAGES, DeadlinePolicies, DeadlinePolicy, Stage
 
@@ -86,6 +88,9 @@ class TimelineEvent(_Loose):
     report: Literal["urgent", "assignment"] | None = None
     report_within_hours: int | None = Field(default=None, ge=1)
     deadline_policy: str | None = None
+    # On `routed`: `handle` starts the accept stage at routing; merge, divert_legal, redirect and
+    # reject_concluded end the case there.
+    disposition: Disposition | None = None
 
 
 class TimelineAssignment(_Loose):
@@ -199,12 +204,20 @@ def timeline_json(timeline: Timeline, stages: list[StageStatus], tz: ZoneInfo) -
     return {"case_id": timeline.case_id, "stages": [s.to_json(tz) for s in stages]}
 
 
-class _Run:
-    """Replays the events into stage clocks (the latest instance of each stage)."""
+ENDING_DISPOSITIONS: frozenset[str] = frozenset({"merge", "divert_legal", "redirect", "reject_concluded"})
 
-    def __init__(self, policy: DeadlinePolicy) -> None:
+
+class ClockBook:
+    """The stage clocks of one case (the latest instance of each stage), advanced event by event.
+
+    `xf deadlines` replays a whole timeline into a fresh book; the tracker service loads a case's
+    stored clocks into a book and steps it with each new event, so both compute the same clocks.
+    `policy` is the policy new clocks start under; clocks already in the book keep their own.
+    """
+
+    def __init__(self, policy: DeadlinePolicy, clocks: dict[Stage, Clock] | None = None) -> None:
         self.policy = policy
-        self.clocks: dict[Stage, Clock] = {}
+        self.clocks: dict[Stage, Clock] = dict(clocks or {})
         self.ended_by: str | None = None
 
     def start(self, stage: Stage, at: datetime, limit: int | None = None) -> None:
@@ -223,33 +236,58 @@ class _Run:
         return max(running)[1] if running else None
 
 
-def _run(timeline: Timeline, at: datetime, policy: DeadlinePolicy) -> dict[Stage, Clock]:
-    run = _Run(policy)
-    run.start("route", timeline.received_at)
-    if timeline.assignment is not None:
-        run.start("assignment_report", timeline.received_at, timeline.assignment.due_days)
-    elif timeline.channel == "assignment":
-        if policy.stage("assignment_report").limit is None:
-            raise TimelineError("assignment.due_days: required for channel assignment")
-        run.start("assignment_report", timeline.received_at)
-    hours = timeline.report_hours(at)
-    if hours is not None:
-        run.start("urgent_report", timeline.received_at, hours)
+def open_case(
+    book: ClockBook,
+    received_at: datetime,
+    *,
+    assignment_days: int | None,
+    assignment_channel: bool,
+    report_hours: int | None,
+    strict: bool = True,
+) -> None:
+    """The clocks that start at receipt: route, and assignment_report / urgent_report when due.
 
+    A channel-`assignment` case without due_days uses the policy's own limit if it has one; if it
+    has none, `strict` raises (xf deadlines), otherwise the clock is not started (the service).
+    """
+    book.start("route", received_at)
+    if assignment_days is not None:
+        book.start("assignment_report", received_at, assignment_days)
+    elif assignment_channel and book.policy.has("assignment_report"):
+        if book.policy.stage("assignment_report").limit is not None:
+            book.start("assignment_report", received_at)
+        elif strict:
+            raise TimelineError("assignment.due_days: required for channel assignment")
+    elif assignment_channel and strict:
+        raise TimelineError("assignment.due_days: required for channel assignment")
+    if report_hours is not None:
+        book.start("urgent_report", received_at, report_hours)
+
+
+def _run(timeline: Timeline, at: datetime, policy: DeadlinePolicy) -> dict[Stage, Clock]:
+    book = ClockBook(policy)
+    open_case(
+        book,
+        timeline.received_at,
+        assignment_days=timeline.assignment.due_days if timeline.assignment is not None else None,
+        assignment_channel=timeline.channel == "assignment",
+        report_hours=timeline.report_hours(at),
+    )
     indexed = sorted(((i, ev) for i, ev in enumerate(timeline.events) if ev.at <= at), key=lambda pair: pair[1].at)
     for i, ev in indexed:
         try:
-            _apply(run, ev, timeline)
+            step(book, ev, timeline.received_at)
         except ClockError as exc:
             raise TimelineError(f"events[{i}] ({ev.type}): {exc}") from None
         except TimelineError as exc:
             raise TimelineError(f"events[{i}] ({ev.type}): {exc}") from None
-    return run.clocks
+    return book.clocks
 
 
-def _apply(run: _Run, ev: TimelineEvent, timeline: Timeline) -> None:
+def step(run: ClockBook, ev: TimelineEvent, received_at: datetime) -> None:
+    """Advance the clocks by one event. Raises TimelineError or ClockError when it does not fit."""
     t = ev.at
-    if t < timeline.received_at:
+    if t < received_at:
         raise TimelineError("at: before the case was received")
     kind = ev.type
     if run.ended_by is not None and kind not in ("feedback", "reported"):
@@ -258,10 +296,12 @@ def _apply(run: _Run, ev: TimelineEvent, timeline: Timeline) -> None:
         run.ended_by = kind
     if kind in ("routed", "delivered"):
         run.complete("route", t)
-        if kind == "delivered" and "accept" not in run.clocks:
+        if kind == "routed":
+            _routed(run, ev, received_at)
+        elif "accept" not in run.clocks:
             run.start("accept", t)
     elif kind in ("accepted", "rejected"):
-        _implied_accept(run, t, timeline)
+        _implied_accept(run, t, received_at)
         if not run.running("accept"):
             raise TimelineError(f"the accept stage already ended; {kind} again?")
         run.complete("accept", t)
@@ -298,8 +338,7 @@ def _apply(run: _Run, ev: TimelineEvent, timeline: Timeline) -> None:
     elif kind == "rereviewed":
         _finish_then_start(run, "rereview", None, t, needs="rereview_requested")
     elif kind in ("concluded", "withdrawn"):
-        for stage in list(run.clocks):
-            run.complete(stage, t)
+        _complete_all(run, t)
     elif kind == "reported":
         if ev.report is None:
             raise TimelineError("report: required (urgent or assignment)")
@@ -307,16 +346,32 @@ def _apply(run: _Run, ev: TimelineEvent, timeline: Timeline) -> None:
     # feedback does not move any clock.
 
 
-def _implied_accept(run: _Run, t: datetime, timeline: Timeline) -> None:
+def _routed(run: ClockBook, ev: TimelineEvent, received_at: datetime) -> None:
+    if ev.report_within_hours is not None and "urgent_report" not in run.clocks:
+        run.start("urgent_report", received_at, ev.report_within_hours)
+    if ev.disposition in ENDING_DISPOSITIONS:
+        _complete_all(run, ev.at)
+        run.ended_by = ev.disposition
+    elif ev.disposition == "handle" and "accept" not in run.clocks:
+        # The receiving unit handles the case itself: routing is its delivery.
+        run.start("accept", ev.at)
+
+
+def _complete_all(run: ClockBook, t: datetime) -> None:
+    for stage in list(run.clocks):
+        run.complete(stage, t)
+
+
+def _implied_accept(run: ClockBook, t: datetime, received_at: datetime) -> None:
     if "accept" in run.clocks:
         return
     route = run.clocks["route"]
-    started = route.completed_at or timeline.received_at
+    started = route.completed_at or received_at
     run.complete("route", t)
     run.start("accept", started)
 
 
-def _finish_then_start(run: _Run, finish: Stage, start: Stage | None, t: datetime, needs: str) -> None:
+def _finish_then_start(run: ClockBook, finish: Stage, start: Stage | None, t: datetime, needs: str) -> None:
     if finish not in run.clocks:
         raise TimelineError(f"needs {needs} first")
     if not run.running(finish):

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 
 import pytest
@@ -18,7 +19,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def running_stack(stack_settings: Settings) -> Iterator[Settings]:
-    """The whole system, started once per test session and stopped at its end."""
+    """The whole system, started fresh once per test session and stopped at its end."""
+    stack.down(stack_settings, ALL_PARTS)  # whatever a crashed earlier session left running
+    shutil.rmtree(stack_settings.stack_dir, ignore_errors=True)
     stack.up(stack_settings, ALL_PARTS)
     try:
         yield stack_settings

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Any, TypeVar
@@ -27,13 +28,18 @@ SUBMISSION: dict[str, Any] = {
     "location": {"region": "150627107", "address": "札萨克镇某工地宿舍"},
     "petitioner": {"kind": "person", "name": "测试乙", "id_number": ID_NUMBER, "phone": "13912345678"},
     "people_count": 6,
-    "target_unit": "150627:hrss",
     "litigation": "none",
     "summary": "某建筑工地拖欠农民工工资约三个月。",
     "content": "测试乙等六人反映工资被拖欠，联系电话13912345678。",
     "received_at": "2026-05-06T09:30:00+08:00",
 }
 PERSONAL_VALUES = (ID_NUMBER, "测试乙", "13912345678", "札萨克镇某工地宿舍")
+
+
+def auth(settings: Settings, idempotency_key: str | None = None) -> dict[str, str]:
+    """Headers with the development client's API key (XF_INTAKE_DEV_API_KEY) and an idempotency key."""
+    headers = {"X-API-Key": settings.intake_dev_api_key}
+    return headers | {"Idempotency-Key": idempotency_key} if idempotency_key else headers
 
 
 async def eventually(probe: Callable[[], Awaitable[T | None]], timeout: float = 30.0) -> T:
@@ -69,7 +75,7 @@ async def read_topic(settings: Settings, topic: str, case_id: str) -> dict[str, 
 async def test_a_case_goes_from_http_to_the_tracker(running_stack: Settings) -> None:
     settings = running_stack
     async with httpx.AsyncClient(base_url=f"http://{settings.host}:{settings.intake_port}") as client:
-        answer = await client.post("/v1/cases", json=SUBMISSION, headers={"Idempotency-Key": "pipeline-1"})
+        answer = await client.post("/v1/cases", json=SUBMISSION, headers=auth(settings, "pipeline-1"))
     assert answer.status_code == 201, answer.text
     case_id = answer.json()["case_id"]
     assert case_id.startswith("XF150627-20260506-")
@@ -99,7 +105,8 @@ async def test_a_case_goes_from_http_to_the_tracker(running_stack: Settings) -> 
         assert "collective" in decision["flags"] and "first_time" in decision["flags"]
         assert decision["trace"], "the rules that fired are listed"
 
-        # Hop 4: the tracker's case and its first deadline (15 days, not counting the first day).
+        # Hop 4: the tracker's case and its first deadline (15 days, not counting the first day); routing
+        # completes the route stage (转送), long after that deadline for a case received in May.
         async def tracked() -> asyncpg.Record | None:
             return await conn.fetchrow(
                 "SELECT * FROM tracker.cases WHERE case_id = $1 AND disposition IS NOT NULL", case_id
@@ -108,7 +115,8 @@ async def test_a_case_goes_from_http_to_the_tracker(running_stack: Settings) -> 
         case = await eventually(tracked)
         assert case["handling_unit"] == "150627:hrss" and case["stage"] == "routed"
         clock = await conn.fetchrow("SELECT * FROM tracker.clocks WHERE case_id = $1 AND stage = 'route'", case_id)
-        assert clock is not None and clock["due_date"] == date(2026, 5, 21) and clock["completed_at"] is None
+        assert clock is not None and clock["due_date"] == date(2026, 5, 21)
+        assert clock["completed_at"] is not None and clock["completed_at"] > clock["due_at"]
         audit = await conn.fetch("SELECT event_type FROM tracker.audit_log WHERE case_id = $1 ORDER BY id", case_id)
         assert sorted(r["event_type"] for r in audit) == ["case.received", "case.routed"]
     finally:
@@ -124,11 +132,10 @@ async def test_a_case_goes_from_http_to_the_tracker(running_stack: Settings) -> 
 async def test_resubmission_is_idempotent_and_a_changed_body_conflicts(running_stack: Settings) -> None:
     settings = running_stack
     async with httpx.AsyncClient(base_url=f"http://{settings.host}:{settings.intake_port}") as client:
-        first = await client.post("/v1/cases", json=SUBMISSION, headers={"Idempotency-Key": "pipeline-2"})
-        again = await client.post("/v1/cases", json=SUBMISSION, headers={"Idempotency-Key": "pipeline-2"})
-        changed = await client.post(
-            "/v1/cases", json={**SUBMISSION, "people_count": 7}, headers={"Idempotency-Key": "pipeline-2"}
-        )
+        key = auth(settings, "pipeline-2")
+        first = await client.post("/v1/cases", json=SUBMISSION, headers=key)
+        again = await client.post("/v1/cases", json=SUBMISSION, headers=key)
+        changed = await client.post("/v1/cases", json={**SUBMISSION, "people_count": 7}, headers=key)
     assert first.status_code == 201 and again.status_code == 200
     assert again.json()["case_id"] == first.json()["case_id"]
     assert changed.status_code == 409 and changed.json()["errors"][0]["field"] == "Idempotency-Key"
@@ -141,7 +148,7 @@ async def test_bad_input_names_the_field_and_stores_nothing(running_stack: Setti
     try:
         before = await conn.fetchval("SELECT count(*) FROM intake.cases")
         async with httpx.AsyncClient(base_url=f"http://{settings.host}:{settings.intake_port}") as client:
-            answer = await client.post("/v1/cases", json=bad)
+            answer = await client.post("/v1/cases", json=bad, headers=auth(settings))
         after = await conn.fetchval("SELECT count(*) FROM intake.cases")
     finally:
         await conn.close()

@@ -334,3 +334,14 @@ def test_reports_and_feedback_are_taken_after_the_end() -> None:
     state = run(received(), routed(), *events)
     assert run(ev("feedback", "2026-05-10 09:00", satisfied=True), start=state).satisfied is True
     assert run(ev("reported", "2026-05-10 09:00", report="assignment"), start=state).reports == {"assignment"}
+
+
+def test_handle_routing_is_delivery() -> None:
+    result = apply(run(received()), routed("handle"))
+    assert isinstance(result, Transition)
+    assert (result.state.stage, result.opens, result.closes) == ("delivered", ("accept",), ("route",))
+    confirmed = apply(result.state, ev("delivered", "2026-05-06 10:00"))
+    assert isinstance(confirmed, Transition) and confirmed.state.stage == "delivered" and confirmed.opens == ()
+    assert run(ev("accepted", "2026-05-07 09:00"), start=result.state).stage == "accepted"
+    forwarded = run(received(), routed("forward"), ev("delivered", "2026-05-07 09:00"))
+    refused(apply(forwarded, ev("delivered", "2026-05-08 09:00")), "illegal")

@@ -1,0 +1,180 @@
+"""API clients and keys in PostgreSQL (intake.clients, intake.api_keys). Rules are in auth.py.
+
+Revoking is immediate: every request looks its key up (one primary-key read), nothing is cached.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from services.common.db import Conn
+from services.common.schemas import CHANNELS
+from services.intake.auth import (
+    DEV_KEY_ID,
+    Client,
+    ClientSpecInvalid,
+    IssuedKey,
+    check_client,
+    key_from_token,
+    new_key,
+    parse_key_id,
+    secret_matches,
+)
+
+DEV_CLIENT = "dev"
+
+
+class ClientExists(ClientSpecInvalid):
+    pass
+
+
+class UnknownClient(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    key_id: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ClientInfo:
+    client: Client
+    note: str
+    created_at: datetime
+    revoked_at: datetime | None
+    keys: tuple[KeyInfo, ...]
+
+
+def _client(row: asyncpg.Record) -> Client:
+    return Client(
+        name=row["name"],
+        role=row["role"],
+        channels=frozenset(row["channels"]),
+        submit_scope=tuple(row["submit_scope"]),
+        read_scope=tuple(row["read_scope"]),
+        sources=tuple(row["sources"]),
+    )
+
+
+async def create_client(conn: Conn, client: Client, *, note: str = "") -> IssuedKey:
+    """Register a client and issue its first key."""
+    check_client(client)
+    async with conn.transaction():
+        inserted = await conn.fetchval(
+            """INSERT INTO clients (name, role, channels, submit_scope, read_scope, sources, note)
+               VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (name) DO NOTHING RETURNING name""",
+            client.name,
+            client.role,
+            sorted(client.channels),
+            list(client.submit_scope),
+            list(client.read_scope),
+            list(client.sources),
+            note,
+        )
+        if inserted is None:
+            raise ClientExists(f"a client named {client.name!r} exists already (revoked ones keep their name)")
+        return await _insert_key(conn, client.name, new_key())
+
+
+async def issue_key(conn: Conn, name: str) -> IssuedKey:
+    """Another key for an active client: rotate by issuing one, switching over, revoking the old."""
+    active = await conn.fetchval("SELECT revoked_at IS NULL FROM clients WHERE name = $1", name)
+    if not active:
+        raise UnknownClient(f"no active client named {name!r}")
+    return await _insert_key(conn, name, new_key())
+
+
+async def _insert_key(conn: Conn, name: str, key: IssuedKey) -> IssuedKey:
+    await conn.execute(
+        "INSERT INTO api_keys (key_id, client, secret_hash) VALUES ($1, $2, $3)", key.key_id, name, key.secret_hash
+    )
+    return key
+
+
+async def revoke_client(conn: Conn, name: str) -> bool:
+    """Revoke the client and every key of it; False when there was no active client of that name."""
+    async with conn.transaction():
+        done = await conn.fetchval(
+            "UPDATE clients SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL RETURNING name", name
+        )
+        await conn.execute("UPDATE api_keys SET revoked_at = now() WHERE client = $1 AND revoked_at IS NULL", name)
+    return done is not None
+
+
+async def revoke_key(conn: Conn, key_id: str) -> bool:
+    done = await conn.fetchval(
+        "UPDATE api_keys SET revoked_at = now() WHERE key_id = $1 AND revoked_at IS NULL RETURNING key_id", key_id
+    )
+    return done is not None
+
+
+async def list_clients(conn: Conn) -> list[ClientInfo]:
+    rows = await conn.fetch("SELECT * FROM clients ORDER BY name")
+    keys = await conn.fetch("SELECT key_id, client, created_at, revoked_at FROM api_keys ORDER BY created_at")
+    by_client: dict[str, list[KeyInfo]] = {}
+    for key in keys:
+        by_client.setdefault(key["client"], []).append(KeyInfo(key["key_id"], key["created_at"], key["revoked_at"]))
+    return [
+        ClientInfo(
+            _client(row), row["note"], row["created_at"], row["revoked_at"], tuple(by_client.get(row["name"], ()))
+        )
+        for row in rows
+    ]
+
+
+async def authenticate(conn: Conn, token: str) -> Client | None:
+    """The active client holding this active key, else None."""
+    key_id = parse_key_id(token)
+    if key_id is None:
+        return None
+    row = await conn.fetchrow(
+        """SELECT c.*, k.secret_hash FROM api_keys k JOIN clients c ON c.name = k.client
+           WHERE k.key_id = $1 AND k.revoked_at IS NULL AND c.revoked_at IS NULL""",
+        key_id,
+    )
+    if row is None or not secret_matches(token, row["secret_hash"]):
+        return None
+    return _client(row)
+
+
+async def publishing_clients(conn: Conn) -> list[Client]:
+    """Active upstream clients bound to Kafka sources (few: read once per consumed batch)."""
+    rows = await conn.fetch("SELECT * FROM clients WHERE revoked_at IS NULL AND role = 'upstream' AND sources <> '{}'")
+    return [_client(row) for row in rows]
+
+
+async def ensure_dev_client(conn: Conn, token: str | None) -> None:
+    """The development client `dev` (every channel, the whole country, any Kafka source) with the
+    key from the settings; with no key configured, its key is revoked."""
+    async with conn.transaction():
+        if not token:
+            await conn.execute(
+                "UPDATE api_keys SET revoked_at = now() WHERE key_id = $1 AND revoked_at IS NULL", DEV_KEY_ID
+            )
+            return
+        key = key_from_token(token)
+        if key.key_id != DEV_KEY_ID:
+            raise ClientSpecInvalid(f"the development key must have the key id {DEV_KEY_ID!r}: xfk_dev_<secret>")
+        await conn.execute(
+            """INSERT INTO clients (name, role, channels, submit_scope, read_scope, sources, note)
+               VALUES ($1, 'upstream', $2, '{000000}', '{000000}', '{*}', 'development client (XF_INTAKE_DEV_API_KEY)')
+               ON CONFLICT (name) DO UPDATE SET revoked_at = NULL, role = 'upstream',
+                   channels = excluded.channels, submit_scope = excluded.submit_scope,
+                   read_scope = excluded.read_scope, sources = excluded.sources""",
+            DEV_CLIENT,
+            list(CHANNELS),
+        )
+        await conn.execute(
+            """INSERT INTO api_keys (key_id, client, secret_hash) VALUES ($1, $2, $3)
+               ON CONFLICT (key_id) DO UPDATE SET client = excluded.client, secret_hash = excluded.secret_hash,
+                   revoked_at = NULL""",
+            DEV_KEY_ID,
+            DEV_CLIENT,
+            key.secret_hash,
+        )

@@ -1,0 +1,104 @@
+"""Reading what arrives on Kafka: `case.submitted` from upstream systems, `case.routed` and
+`case.lifecycle` fed back. Pure: bytes in, a typed value or a refusal out.
+
+`case.submitted` is the HTTP body in a CloudEvents-style envelope: `id` (the idempotency key),
+`source` (names the upstream client, see auth.client_for_source), `type` = `case.submitted`,
+`data` (the submission). A refusal never quotes the event: it may be full of personal data.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from services.common.envelope import Envelope
+from services.common.lifecycle import LifecycleEvent, parse_lifecycle
+from services.common.schemas import DeadLetter, RoutedCase
+from services.intake.auth import Client, client_for_source, submission_refusals
+from services.intake.errors import FieldError, SubmissionInvalid, field_error
+from services.intake.submission import Submission
+from services.intake.validation import validate_submission
+
+SUBMITTED_TYPE = "case.submitted"
+RefusalReason = Literal["envelope", "invalid", "unknown_source", "forbidden", "conflict"]
+MAX_ID = 200
+
+
+@dataclass(frozen=True)
+class Submitted:
+    event_id: str
+    source: str
+    client: Client
+    submission: Submission
+
+
+@dataclass(frozen=True)
+class Refused:
+    reason: RefusalReason
+    errors: tuple[FieldError, ...]
+    event_id: str | None = None
+    source: str | None = None
+
+    def describe(self) -> str:
+        return "; ".join(f"{e.field or '(envelope)'}: {e.code}: {e.message_en}" for e in self.errors)
+
+
+def read_submitted(value: bytes | None, clients: list[Client]) -> Submitted | Refused:
+    try:
+        envelope = json.loads(value or b"")
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return Refused("envelope", (field_error("", "envelope_invalid"),))
+    event_id, source = _text(envelope, "id"), _text(envelope, "source")
+    data = envelope.get("data") if isinstance(envelope, dict) else None
+    kind = envelope.get("type", SUBMITTED_TYPE) if isinstance(envelope, dict) else None
+    if event_id is None or source is None or not isinstance(data, dict) or kind != SUBMITTED_TYPE:
+        return Refused("envelope", (field_error("", "envelope_invalid"),), event_id, source)
+    client = client_for_source(clients, source)
+    if client is None:
+        return Refused("unknown_source", (field_error("source", "source_unknown"),), event_id, source)
+    try:
+        submission = validate_submission(data)
+    except SubmissionInvalid as invalid:
+        return Refused("invalid", tuple(invalid.errors), event_id, source)
+    refusals = submission_refusals(client, submission)
+    if refusals:
+        return Refused("forbidden", tuple(refusals), event_id, source)
+    return Submitted(event_id, source, client, submission)
+
+
+def _text(envelope: Any, name: str) -> str | None:
+    value = envelope.get(name) if isinstance(envelope, dict) else None
+    return value if isinstance(value, str) and 0 < len(value) <= MAX_ID else None
+
+
+def dead_letter_for(refused: Refused, *, topic: str, partition: int, offset: int, consumer: str) -> DeadLetter:
+    """The dead letter names the event (position, id, source) and the reason, never its content."""
+    pointer = {"event_id": refused.event_id, "source": refused.source, "reason": refused.reason}
+    return DeadLetter(
+        topic=topic,
+        partition=partition,
+        offset=offset,
+        consumer=consumer,
+        reason=refused.describe()[:2000],
+        payload=json.dumps(pointer, ensure_ascii=False),
+    )
+
+
+def read_routed(value: bytes | None) -> Envelope[RoutedCase] | None:
+    try:
+        return Envelope[RoutedCase].model_validate_json(value or b"")
+    except ValidationError:
+        return None
+
+
+def read_lifecycle(value: bytes | None) -> LifecycleEvent | None:
+    """The lifecycle body, from an envelope (`data`) or bare."""
+    try:
+        decoded = json.loads(value or b"")
+        body = decoded.get("data", decoded) if isinstance(decoded, dict) else decoded
+        return parse_lifecycle(body)
+    except (UnicodeDecodeError, ValueError):  # JSONDecodeError and ValidationError are ValueErrors
+        return None

@@ -1,0 +1,174 @@
+"""The flat facts that decision tables match, and how they are derived from a case.
+
+The engine's JSON conditions reject some nested forms, so every fact is a top-level scalar.
+Plain Python works out everything that needs the region tree, the directory or the calendar.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from services.common.regions import LEVEL_RANK, LEVELS_BY_RANK
+from services.common.schemas import CHANNELS, Flag, ReceivedCase
+from services.router.conditions import FactSpec, Scalar
+from services.router.problems import CaseError
+
+if TYPE_CHECKING:
+    from services.router.model import CompiledRules
+
+FLAGS: tuple[Flag, ...] = Flag.__args__  # type: ignore[attr-defined]
+LITIGATION = ("none", "pending", "judged", "enforcement", "arbitration", "reconsideration")
+LEVELS = frozenset(LEVELS_BY_RANK)
+NONE = "none"
+
+Facts = dict[str, Scalar]
+
+
+def vocabulary(categories: frozenset[str], departments: frozenset[str]) -> dict[str, list[FactSpec]]:
+    """The facts each pipeline step may match, keyed by the step that makes them available."""
+
+    def enum(name: str, domain: frozenset[str] | tuple[str, ...], meaning: str, noun: str = "value") -> FactSpec:
+        return FactSpec(name, "enum", meaning, frozenset(domain), noun)
+
+    def boolean(name: str, meaning: str) -> FactSpec:
+        return FactSpec(name, "bool", meaning)
+
+    def number(name: str, meaning: str) -> FactSpec:
+        return FactSpec(name, "int", meaning)
+
+    levels_or_none = LEVELS | {NONE}
+    departments_or_none = departments | {NONE}
+    return {
+        "case": [
+            enum("channel", CHANNELS, "how the case came in"),
+            enum("category", categories, "the category code", "category"),
+            enum("litigation", LITIGATION, "status of any legal procedure"),
+            number("people_count", "people on the case"),
+            number("prior_cases", "earlier cases on the same matter by the same petitioner"),
+            boolean("concluded", "the same matter already finished re-review"),
+            boolean("has_open_case", "an open case on the same matter exists"),
+            boolean("has_assignment", "the case carries an assignment (from_unit, due_days)"),
+            boolean("has_target", "a unit is complained about"),
+            enum("target_department", departments_or_none, "department of the unit complained about", "department"),
+            enum("target_level", levels_or_none, "level of the unit complained about"),
+            enum("matter_level", LEVELS, "level of location.region"),
+            enum("received_level", LEVELS, "level of the receiving unit"),
+            enum("received_department", departments, "department of the receiving unit", "department"),
+            boolean("in_scope", "the matter lies in the deployment's scope"),
+            boolean("cross_region", "matter and unit complained about lie in different counties"),
+            boolean("sensitive_period", "received in a sensitive period (deployment time zone)"),
+        ],
+        "competence": [
+            enum("department", departments, "the competent department (谁主管)", "department"),
+            enum("level", LEVELS, "the lowest level that can decide the category"),
+        ],
+        "placement": [enum("anchor", ("matter", "above_target", "covering"), "where the level is counted")],
+        "resolved": [
+            enum("competent_level", levels_or_none, "level of the competent unit"),
+            enum("competent_department", departments_or_none, "department of the competent unit", "department"),
+            boolean("competent_is_receiver", "the receiving unit is the competent unit"),
+            number("levels_above_competent", "received level minus competent level (ranks)"),
+            boolean("has_co_units", "other departments help (协办)"),
+        ],
+        "disposition": [
+            enum(
+                "disposition",
+                ("handle", "forward", "assign", "divert_legal", "reject_concluded", "merge", "redirect"),
+                "the disposition",
+            ),
+            *[boolean(f"flag_{flag}", f"flag {flag} is set") for flag in FLAGS],
+        ],
+        "urgency": [enum("urgency", ("normal", "urgent", "critical"), "the urgency")],
+    }
+
+
+@dataclass(frozen=True)
+class CaseContext:
+    """What resolution needs besides the facts."""
+
+    matter_region: str
+    received_by: str
+    received_region: str
+    target_unit: str | None
+    target_region: str | None
+
+
+def split_unit(unit: str) -> tuple[str, str]:
+    region, _, department = unit.partition(":")
+    return region, department
+
+
+def case_facts(case: ReceivedCase, rules: CompiledRules) -> tuple[Facts, CaseContext]:
+    directory = rules.directory
+    tree = directory.tree
+    matter = case.location.region
+    if matter not in tree:
+        raise CaseError("location.region", f"unknown region code {matter!r}")
+    if case.category not in rules.categories:
+        raise CaseError("category", f"unknown category {case.category!r}")
+    received_region, received_department = _known_unit(case.received_by, "received_by", rules)
+    target_region: str | None = None
+    target_department = NONE
+    target_level = NONE
+    cross_region = False
+    if case.target_unit is not None:
+        target_region, target_department = _known_unit(case.target_unit, "target_unit", rules)
+        target_level = tree.level(target_region)
+        cross_region = _county_of(rules, matter) != _county_of(rules, target_region)
+    facts: Facts = {
+        "channel": case.channel,
+        "category": case.category,
+        "litigation": case.litigation,
+        "people_count": case.people_count,
+        "prior_cases": case.history.prior_cases,
+        "concluded": case.history.concluded,
+        "has_open_case": case.history.open_case_id is not None,
+        "has_assignment": case.assignment is not None,
+        "has_target": case.target_unit is not None,
+        "target_department": target_department,
+        "target_level": target_level,
+        "matter_level": tree.level(matter),
+        "received_level": tree.level(received_region),
+        "received_department": received_department,
+        "in_scope": directory.in_scope(matter),
+        "cross_region": cross_region,
+        "sensitive_period": rules.deployment.sensitive_window(case) is not None,
+    }
+    context = CaseContext(matter, case.received_by, received_region, case.target_unit, target_region)
+    return facts, context
+
+
+def _county_of(rules: CompiledRules, code: str) -> str:
+    """The county containing code, or the code itself when it lies above county level."""
+    region = rules.directory.tree.ancestor_at(code, "county")
+    return region.code if region is not None else code
+
+
+def _known_unit(unit: str, field: str, rules: CompiledRules) -> tuple[str, str]:
+    region, department = split_unit(unit)
+    if region not in rules.directory.tree:
+        raise CaseError(field, f"unknown region code {region!r} in unit {unit!r}")
+    if department not in rules.directory.departments:
+        raise CaseError(field, f"unknown department {department!r} in unit {unit!r}")
+    return region, department
+
+
+def levels_between(upper: str, lower: str) -> int:
+    return LEVEL_RANK[upper] - LEVEL_RANK[lower]
+
+
+def in_window(day: date, start: str, end: str) -> bool:
+    """Inclusive window; `MM-DD` bounds repeat every year (and may wrap over the new year)."""
+    if len(start) == 10:
+        return date.fromisoformat(start) <= day <= date.fromisoformat(end)
+    current = day.strftime("%m-%d")
+    if start <= end:
+        return start <= current <= end
+    return current >= start or current <= end
+
+
+def local_day(case: ReceivedCase, zone: ZoneInfo) -> date:
+    return case.received_at.astimezone(zone).date()

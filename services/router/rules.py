@@ -1,0 +1,15 @@
+"""The router's public API: load the rules, decide cases, swap rules on reload.
+
+rules = load_rules(Path("rules"))      # RuleError lists `file:line: message` lines
+router = Router(rules)                 # one per process; owns the durable_rules Host
+decision = router.decide(case)         # RoutingError: CaseError (bad case) or EngineError
+router.swap(load_rules(Path("rules"))) # atomic; the old Host is freed
+"""
+
+from services.router.decide import Router
+from services.router.engine import EngineError
+from services.router.load import load_rules
+from services.router.model import CompiledRules
+from services.router.problems import CaseError, Problem, RoutingError, RuleError
+
+__all__ = ["CaseError", "CompiledRules", "EngineError", "Problem", "Router", "RoutingError", "RuleError", "load_rules"]

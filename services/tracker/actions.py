@@ -1,0 +1,143 @@
+"""Units' actions recorded through the API, as the lifecycle events they become. Pure.
+
+An action names what a unit did (accept, reply, ...). It becomes the same `case.lifecycle` event a
+unit's own case system would publish, so both kinds of unit go through one path: the event is
+checked against the case's current state here (the engine, without writing anything), published,
+and applied by the consumer like any other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any, Literal, get_args
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from services.common.lifecycle import LifecycleEvent, PauseReason, ReportKind, parse_lifecycle
+from services.common.schemas import UnitId
+from services.tracker import units
+from services.tracker.engine import CaseRecord
+
+ActionName = Literal[
+    "accept",
+    "reject",
+    "extend",
+    "pause",
+    "resume",
+    "reply",
+    "review-request",
+    "review",
+    "rereview-request",
+    "rereview",
+    "report",
+]
+ACTIONS: tuple[str, ...] = get_args(ActionName)
+EVENT_TYPE: dict[str, str] = {
+    "accept": "accepted",
+    "reject": "rejected",
+    "extend": "extended",
+    "pause": "paused",
+    "resume": "resumed",
+    "reply": "replied",
+    "review-request": "review_requested",
+    "review": "reviewed",
+    "rereview-request": "rereview_requested",
+    "rereview": "rereviewed",
+    "report": "reported",
+}
+# How far in the future an action's `at` may lie (clock skew between a unit's machine and ours).
+MAX_FUTURE = timedelta(minutes=5)
+
+
+class Action(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    at: AwareDatetime | None = Field(
+        default=None, description="何时发生（默认现在）/ When it happened (default: now); with a UTC offset."
+    )
+
+
+class PlainAction(Action):
+    """accept, resume, reply, review, rereview."""
+
+
+class RejectAction(Action):
+    reason: str = Field(min_length=1, max_length=2000, description="不予受理的理由 / Why it is not accepted.")
+
+
+class ExtendAction(Action):
+    days: int = Field(ge=1, le=365, description="延长天数 / Days to add (the policy bounds the total).")
+    reason: str = Field(min_length=1, max_length=2000, description="延期理由 / Why.")
+    approved_by: str = Field(min_length=1, max_length=200, description="批准单位或职务 / Approving unit or role.")
+
+
+class PauseAction(Action):
+    reason: PauseReason = Field(description="hearing 听证 / awaiting_material 补充材料 / other")
+    note: str = Field(default="", max_length=2000)
+
+
+class RequestAction(Action):
+    unit: UnitId | None = Field(
+        default=None, description="复查/复核机关（默认上一级）/ The reviewing unit (default: one level up)."
+    )
+
+
+class ReportAction(Action):
+    report: ReportKind = Field(description="urgent 重大紧急信访报告 / assignment 交办办结报告")
+    to_unit: UnitId | None = None
+
+
+BODY_MODELS: dict[str, type[Action]] = {
+    "accept": PlainAction,
+    "reject": RejectAction,
+    "extend": ExtendAction,
+    "pause": PauseAction,
+    "resume": PlainAction,
+    "reply": PlainAction,
+    "review-request": RequestAction,
+    "review": PlainAction,
+    "rereview-request": RequestAction,
+    "rereview": PlainAction,
+    "report": ReportAction,
+}
+
+
+class ActionTimeInvalid(ValueError):
+    pass
+
+
+def to_event(action: str, body: Action, *, case_id: str, event_id: str, actor: str, now: datetime) -> LifecycleEvent:
+    at = body.at or now
+    if at > now + MAX_FUTURE:
+        raise ActionTimeInvalid("at: lies in the future")
+    fields: dict[str, Any] = body.model_dump(exclude={"at"}, exclude_none=True)
+    return parse_lifecycle(
+        {"event_id": event_id, "case_id": case_id, "type": EVENT_TYPE[action], "at": at, "actor": actor, **fields}
+    )
+
+
+def acting_candidates(action: str, record: CaseRecord, body: Action) -> list[str | None]:
+    """The units that may record `action` on this case, most specific first."""
+    row: Mapping[str, Any] = record.row
+    handling = row.get("handling_unit") or row.get("received_by")
+    reviewer = row.get("review_unit") or (units.supervisor(handling) if handling else None)
+    rereviewer = row.get("rereview_unit") or (units.supervisor(reviewer) if reviewer else None)
+    requested = body.unit if isinstance(body, RequestAction) else None
+    if action in ("extend", "pause", "resume"):
+        running = [
+            stored
+            for stage, stored in record.clocks.items()
+            if stage in ("accept", "handle", "review", "rereview") and stored.clock.completed_at is None
+        ]
+        latest = max(running, key=lambda stored: stored.clock.started_at, default=None)
+        return [latest.unit if latest is not None else handling]
+    if action == "review-request":
+        return [requested or reviewer, handling]
+    if action == "review":
+        return [reviewer]
+    if action == "rereview-request":
+        return [requested or rereviewer, reviewer]
+    if action == "rereview":
+        return [rereviewer]
+    return [handling]

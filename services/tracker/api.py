@@ -1,0 +1,354 @@
+"""The tracker's HTTP API for units without a case system of their own. Thin handlers.
+
+Actions (`POST /v1/cases/{case_id}/{action}`) are checked against the case's current state with the
+engine the consumer uses, published on `case.lifecycle`, and applied by the consumer like events
+from units' own systems (one path). Reads return a case's deadlines, or a unit's open cases.
+Authentication and errors are intake's: `X-API-Key`, and `{"errors": [{field, code, message_en,
+message_zh}]}`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+from fastapi import Depends, FastAPI, Header, Path, Query, Request, Security
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import APIKeyHeader
+
+from services.common.envelope import deterministic_id
+from services.common.regions import official_regions
+from services.common.topics import CASE_LIFECYCLE
+from services.intake.api_models import ErrorBody
+from services.intake.checks import region_known
+from services.intake.errors import FieldError, field_error, field_errors_from_pydantic
+from services.intake.views import decode_cursor, encode_cursor
+from services.tracker import actions, readmodel, store
+from services.tracker.auth import Client, acting_unit, readable, subtree_filter, subtree_in_scope, unit_in_scope
+from services.tracker.consumer import lifecycle_envelope
+from services.tracker.engine import Applied, Duplicate, Held, Incoming, decide
+
+if TYPE_CHECKING:
+    from services.tracker.service import TrackerService
+
+API_KEY = APIKeyHeader(
+    name="X-API-Key",
+    auto_error=False,
+    description="API 密钥（xf intake client add 签发，与受理系统共用）/ The client's API key, issued by "
+    "`xf intake client add` (the same clients and keys as intake).",
+)
+UNIT_PATTERN = r"^(\d{6}|\d{9}|\d{12}):[a-z_]+$"
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Awaitable[JSONResponse]])
+CaseIdPath = Annotated[str, Path(min_length=1, max_length=64, description="信访事项编号 / Case number.")]
+
+# Tracker-specific error codes: (English, Chinese).
+_MESSAGES: dict[str, tuple[str, str]] = {
+    "act_forbidden": (
+        "This client may not act for the unit that must act on this case now ({units}).",
+        "该客户端无权代表当前须办理此件的单位（{units}）记录办理事项。",
+    ),
+    "transition_refused": ("{reason}", "当前环节不允许此操作（{kind}）：{reason}"),
+    "transition_premature": (
+        "Not yet: {reason}",
+        "尚不能记录：{reason}",
+    ),
+    "at_invalid": ("{reason}", "时间无效：{reason}"),
+}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, errors: Sequence[FieldError]) -> None:
+        super().__init__(errors[0].message_en if errors else str(status))
+        self.status = status
+        self.errors = list(errors)
+
+
+def tracker_error(field: str, code: str, **context: Any) -> FieldError:
+    english, chinese = _MESSAGES[code]
+    return FieldError(field, code, english.format(**context), chinese.format(**context))
+
+
+def _docs(*codes: int) -> dict[int | str, dict[str, Any]]:
+    described = {
+        401: "没有或无效的 API 密钥 / No API key, or an unknown or revoked one.",
+        403: "超出该客户端的角色或授权范围 / Outside the client's role or scopes.",
+        404: "信访事项不存在或无权查看 / No such case, or not one this client may read.",
+        409: "当前环节不允许此操作（见 code：transition_refused、transition_premature）/ The case's state "
+        "does not allow it now (code transition_refused or transition_premature, with the reason).",
+        422: "请求无效；列出每个出错字段 / Invalid request; every field at fault is listed.",
+    }
+    return {code: {"model": ErrorBody, "description": described[code]} for code in codes}
+
+
+async def current_client(request: Request, api_key: Annotated[str | None, Security(API_KEY)] = None) -> Client:
+    if not api_key:
+        raise ApiError(401, [field_error("X-API-Key", "api_key_missing")])
+    service: TrackerService = request.app.state.service
+    client = await service.registry.authenticate(api_key)
+    if client is None:
+        raise ApiError(401, [field_error("X-API-Key", "api_key_invalid")])
+    return client
+
+
+ClientDep = Annotated[Client, Depends(current_client)]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        description="幂等键：重试时不会重复记录 / Idempotency key: a retried action is recorded once.",
+    ),
+]
+
+
+def install_api(app: FastAPI, service: TrackerService) -> None:
+    async def on_api_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ApiError)
+        return JSONResponse({"errors": [e.to_dict() for e in exc.errors]}, status_code=exc.status)
+
+    async def on_parameter_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        errors = []
+        for item in exc.errors():
+            location = list(item.get("loc", ()))
+            errors.extend(field_errors_from_pydantic([{**item, "loc": location[1:]}]))
+        return JSONResponse({"errors": [e.to_dict() for e in errors]}, status_code=422)
+
+    app.add_exception_handler(ApiError, on_api_error)
+    app.add_exception_handler(RequestValidationError, on_parameter_error)
+
+    def action(name: str) -> Callable[[Endpoint], Endpoint]:
+        event_type = actions.EVENT_TYPE[name]
+        route: Callable[[Endpoint], Endpoint] = app.post(
+            f"/v1/cases/{{case_id}}/{name}",
+            response_model=readmodel.ActionAnswer,
+            status_code=202,
+            summary=f"{_SUMMARIES[name]} → {event_type}",
+            description=f"校验当前环节后作为 `case.lifecycle` 事件 `{event_type}` 发布，随即记入。/ Checked against "
+            f"the case's current state, then published as the lifecycle event `{event_type}` and applied like "
+            "events from units' own systems.",
+            tags=["actions"],
+            responses={
+                200: {"model": readmodel.ActionAnswer, "description": "同一幂等键此前已处理 / Seen before."},
+                **_docs(401, 403, 404, 409, 422),
+            },
+        )
+        return route
+
+    async def act(client: Client, case_id: str, name: str, body: actions.Action, key: str | None) -> JSONResponse:
+        answer, status = await record_action(service, client, case_id, name, body, key)
+        return JSONResponse(answer.model_dump(mode="json"), status_code=status)
+
+    @action("accept")
+    async def accept(
+        client: ClientDep,
+        case_id: CaseIdPath,
+        idempotency_key: IdempotencyKey = None,
+        body: actions.PlainAction | None = None,
+    ) -> JSONResponse:
+        return await act(client, case_id, "accept", body or actions.PlainAction(), idempotency_key)
+
+    @action("reject")
+    async def reject(
+        client: ClientDep, case_id: CaseIdPath, body: actions.RejectAction, idempotency_key: IdempotencyKey = None
+    ) -> JSONResponse:
+        return await act(client, case_id, "reject", body, idempotency_key)
+
+    @action("extend")
+    async def extend(
+        client: ClientDep, case_id: CaseIdPath, body: actions.ExtendAction, idempotency_key: IdempotencyKey = None
+    ) -> JSONResponse:
+        return await act(client, case_id, "extend", body, idempotency_key)
+
+    @action("pause")
+    async def pause(
+        client: ClientDep, case_id: CaseIdPath, body: actions.PauseAction, idempotency_key: IdempotencyKey = None
+    ) -> JSONResponse:
+        return await act(client, case_id, "pause", body, idempotency_key)
+
+    @action("resume")
+    async def resume(
+        client: ClientDep,
+        case_id: CaseIdPath,
+        idempotency_key: IdempotencyKey = None,
+        body: actions.PlainAction | None = None,
+    ) -> JSONResponse:
+        return await act(client, case_id, "resume", body or actions.PlainAction(), idempotency_key)
+
+    @action("reply")
+    async def reply(
+        client: ClientDep,
+        case_id: CaseIdPath,
+        idempotency_key: IdempotencyKey = None,
+        body: actions.PlainAction | None = None,
+    ) -> JSONResponse:
+        return await act(client, case_id, "reply", body or actions.PlainAction(), idempotency_key)
+
+    @action("review-request")
+    async def review_request(
+        client: ClientDep,
+        case_id: CaseIdPath,
+        idempotency_key: IdempotencyKey = None,
+        body: actions.RequestAction | None = None,
+    ) -> JSONResponse:
+        return await act(client, case_id, "review-request", body or actions.RequestAction(), idempotency_key)
+
+    @action("review")
+    async def review(
+        client: ClientDep,
+        case_id: CaseIdPath,
+        idempotency_key: IdempotencyKey = None,
+        body: actions.PlainAction | None = None,
+    ) -> JSONResponse:
+        return await act(client, case_id, "review", body or actions.PlainAction(), idempotency_key)
+
+    @action("rereview-request")
+    async def rereview_request(
+        client: ClientDep,
+        case_id: CaseIdPath,
+        idempotency_key: IdempotencyKey = None,
+        body: actions.RequestAction | None = None,
+    ) -> JSONResponse:
+        return await act(client, case_id, "rereview-request", body or actions.RequestAction(), idempotency_key)
+
+    @action("rereview")
+    async def rereview(
+        client: ClientDep,
+        case_id: CaseIdPath,
+        idempotency_key: IdempotencyKey = None,
+        body: actions.PlainAction | None = None,
+    ) -> JSONResponse:
+        return await act(client, case_id, "rereview", body or actions.PlainAction(), idempotency_key)
+
+    @action("report")
+    async def report(
+        client: ClientDep, case_id: CaseIdPath, body: actions.ReportAction, idempotency_key: IdempotencyKey = None
+    ) -> JSONResponse:
+        return await act(client, case_id, "report", body, idempotency_key)
+
+    @app.get(
+        "/v1/cases/{case_id}",
+        response_model=readmodel.CaseDeadlines,
+        summary="信访事项的环节与期限 / A case's stage and deadlines",
+        tags=["cases"],
+        responses=_docs(401, 404),
+    )
+    async def read_case(client: ClientDep, case_id: CaseIdPath) -> readmodel.CaseDeadlines:
+        now = datetime.now(UTC)
+        async with service.pool.acquire() as conn:
+            row = await conn.fetchrow("SELECT * FROM cases WHERE case_id = $1", case_id)
+            if row is None or not client.may("read") or not readable(client, row):
+                raise ApiError(404, [field_error("case_id", "case_not_found")])
+            clocks = await readmodel.clocks_of(conn, [case_id], running_only=False)
+        return readmodel.case_view(row, readmodel.deadlines(clocks.get(case_id, []), service.resolver, now))
+
+    @app.get(
+        "/v1/units/{unit_id}/cases",
+        response_model=readmodel.UnitCases,
+        summary="某单位未办结的件及期限 / A unit's open cases and their deadlines",
+        description="该单位正在办理、协办、复查复核或尚未转出的件（subtree=true 时含下级单位），最近截止的在前。"
+        "/ The cases the unit has now (handles, helps, reviews, or has not routed yet), with subtree=true "
+        "also those of the units below it (the same department below; a government or petition bureau: "
+        "every department of its territory), nearest running deadline first. Nothing else.",
+        tags=["units"],
+        responses=_docs(401, 403, 422),
+    )
+    async def unit_cases(
+        client: ClientDep,
+        unit_id: Annotated[str, Path(pattern=UNIT_PATTERN, description="单位 / Unit id, e.g. 150627:hrss")],
+        subtree: Annotated[bool, Query(description="含下级单位 / Include the units below.")] = False,
+        limit: Annotated[int, Query(ge=1, le=500, description="每页件数 / Page size.")] = 100,
+        cursor: Annotated[str | None, Query(max_length=400, description="上一页的 next_cursor.")] = None,
+    ) -> readmodel.UnitCases:
+        if not client.may("read"):
+            raise ApiError(403, [field_error("unit_id", "read_forbidden", unit=unit_id)])
+        if not region_known(official_regions(), unit_id.split(":", 1)[0]):
+            raise ApiError(422, [field_error("unit_id", "unit_unknown")])
+        scope_ok = subtree_in_scope if subtree else unit_in_scope
+        if not scope_ok(unit_id, client.read_scope):
+            raise ApiError(403, [field_error("unit_id", "read_forbidden", unit=unit_id)])
+        after = decode_cursor(cursor) if cursor else None
+        if cursor and after is None:
+            raise ApiError(422, [field_error("cursor", "cursor_invalid")])
+        now = datetime.now(UTC)
+        async with service.pool.acquire() as conn:
+            rows = await readmodel.open_cases(conn, subtree_filter(unit_id, subtree), limit=limit + 1, after=after)
+            page = rows[:limit]
+            clocks = await readmodel.clocks_of(conn, [r["case_id"] for r in page], running_only=True)
+        cases = [
+            readmodel.case_view(r, readmodel.deadlines(clocks.get(r["case_id"], []), service.resolver, now))
+            for r in page
+        ]
+        more = len(rows) > limit
+        return readmodel.UnitCases(
+            unit=unit_id,
+            subtree=subtree,
+            at=now,
+            cases=cases,
+            next_cursor=encode_cursor(page[-1]["next_due"], page[-1]["case_id"]) if more else None,
+        )
+
+
+_SUMMARIES = {
+    "accept": "受理 / Accept",
+    "reject": "不予受理 / Reject",
+    "extend": "延期 / Extend the deadline",
+    "pause": "中止计时（听证、补充材料）/ Pause the clock",
+    "resume": "恢复计时 / Resume the clock",
+    "reply": "出具处理意见 / Reply",
+    "review-request": "登记复查申请 / Register a review request",
+    "review": "出具复查意见 / Review opinion delivered",
+    "rereview-request": "登记复核申请 / Register a re-review request",
+    "rereview": "出具复核意见 / Re-review opinion delivered",
+    "report": "报送（紧急报告、交办办结报告）/ Report to the level above",
+}
+
+
+async def record_action(
+    service: TrackerService,
+    client: Client,
+    case_id: str,
+    name: str,
+    body: actions.Action,
+    idempotency_key: str | None,
+) -> tuple[readmodel.ActionAnswer, int]:
+    """Check the action against the case as it is, publish it, and say so (202)."""
+    event_type = actions.EVENT_TYPE[name]
+    async with service.pool.acquire() as conn:
+        record = await store.load_case(conn, case_id, service.resolver, lock=False)
+        if record is None or not client.may("read") or not readable(client, record.row):
+            raise ApiError(404, [field_error("case_id", "case_not_found")])
+        candidates = actions.acting_candidates(name, record, body)
+        unit = acting_unit(client, candidates)
+        if unit is None:
+            shown = ", ".join(u for u in candidates if u) or "none"
+            raise ApiError(403, [tracker_error("X-API-Key", "act_forbidden", units=shown)])
+        event_id = (
+            deterministic_id("tracker-api", client.name, idempotency_key) if idempotency_key else str(uuid.uuid4())
+        )
+        previous = await store.seen(conn, event_id)
+    if previous is not None:
+        status = "held" if previous == "held" else previous
+        return readmodel.ActionAnswer(event_id=event_id, case_id=case_id, type=event_type, status=status), 200
+    try:
+        event = actions.to_event(
+            name, body, case_id=case_id, event_id=event_id, actor=f"{unit} via {client.name}", now=datetime.now(UTC)
+        )
+    except actions.ActionTimeInvalid as error:
+        raise ApiError(422, [tracker_error("at", "at_invalid", reason=str(error))]) from None
+    outcome = decide(record, Incoming(event_id, case_id, event.type, event.actor, event.at, event), service.resolver)
+    if isinstance(outcome, Held):
+        raise ApiError(409, [tracker_error("", "transition_premature", reason=outcome.reason)])
+    if isinstance(outcome, Duplicate):
+        return readmodel.ActionAnswer(event_id=event_id, case_id=case_id, type=event_type, status="duplicate"), 200
+    if not isinstance(outcome, Applied):
+        raise ApiError(409, [tracker_error("", "transition_refused", kind=outcome.kind, reason=outcome.reason)])
+    await service.publish(CASE_LIFECYCLE.name, lifecycle_envelope(event))
+    answer = readmodel.ActionAnswer(
+        event_id=event_id, case_id=case_id, type=event_type, status="published", stage=outcome.transition.state.stage
+    )
+    return answer, 202

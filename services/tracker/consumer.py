@@ -1,0 +1,414 @@
+"""Applying a batch of consumed records: parse, decide, store, then count.
+
+One database transaction per batch: the cases of the batch are locked up front (advisory locks in
+key order), each record is decided by the engine and stored, parked events of a case that changed
+are retried, and the messages the batch produces (dead letters, the tracker's own lifecycle events)
+are published before the commit. The consumer commits the Kafka offsets after this returns, so a
+crash anywhere replays the batch, and `applied_events` turns every replayed event into a no-op.
+Publishing before the commit means a crash between the two re-publishes with the same event ids.
+
+A record that breaks the batch with an unexpected error is retried alone; if it fails alone too it
+is dead-lettered as `internal` so that one bad record cannot stall its partition. Connection and
+lock-conflict errors are not the record's fault: they propagate, and the batch is redelivered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from pydantic import ValidationError
+
+from services.common.db import Conn
+from services.common.envelope import Envelope, deterministic_id, now, wrap
+from services.common.errors import describe_validation_error
+from services.common.lifecycle import LIFECYCLE_TYPE, LifecycleBody, LifecycleEvent
+from services.common.schemas import DeadLetter, ReceivedCase, RoutedCase
+from services.common.topics import CASE_LIFECYCLE, CASE_RECEIVED, CASE_ROUTED, DEADLETTER
+from services.tracker import engine, metrics, store
+from services.tracker.engine import Applied, Held, Incoming, Outcome, Refused
+from services.tracker.records import PolicyResolver
+
+log = logging.getLogger("xf.tracker.consumer")
+CONSUMER = "tracker"
+SOURCE = "xinfang/tracker"
+MAX_DEADLETTER_PAYLOAD = 65_536
+
+# Errors that say nothing about the record: let the batch be redelivered.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.DeadlockDetectedError,
+    asyncpg.exceptions.SerializationError,
+    asyncpg.exceptions.LockNotAvailableError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CannotConnectNowError,
+)
+
+_TOPIC_RANK = {CASE_RECEIVED.name: 0, CASE_ROUTED.name: 1, CASE_LIFECYCLE.name: 2}
+Publish = Callable[[str, Envelope[Any]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Record:
+    """A consumed Kafka record, reduced to what the tracker needs."""
+
+    topic: str
+    value: bytes
+    partition: int | None = None
+    offset: int | None = None
+
+
+@dataclass(frozen=True)
+class Malformed:
+    reason: str
+    case_id: str = "unknown"
+
+
+def parse(topic: str, value: bytes) -> Incoming | Malformed:
+    """The event in a record of case.received, case.routed or case.lifecycle."""
+    try:
+        if topic == CASE_RECEIVED.name:
+            received = Envelope[ReceivedCase].model_validate_json(value)
+            _check_envelope(received, "case.received", received.data.case_id)
+            data = received.data
+            return Incoming(received.id, data.case_id, "received", data.received_by, data.received_at, data)
+        if topic == CASE_ROUTED.name:
+            routed = Envelope[RoutedCase].model_validate_json(value)
+            _check_envelope(routed, "case.routed", routed.data.case_id)
+            data_r = routed.data
+            return Incoming(routed.id, data_r.case_id, "routed", "router", data_r.routed_at, data_r)
+        if topic == CASE_LIFECYCLE.name:
+            envelope = Envelope[LifecycleBody].model_validate_json(value)
+            event = envelope.data.root
+            _check_envelope(envelope, LIFECYCLE_TYPE, event.case_id)
+            return Incoming(event.event_id, event.case_id, event.type, event.actor, event.at, event)
+    except ValidationError as error:
+        return Malformed(describe_validation_error(error), _case_id_of(value))
+    except ValueError as error:
+        return Malformed(str(error), _case_id_of(value))
+    return Malformed(f"the tracker does not consume {topic}")
+
+
+def _check_envelope(envelope: Envelope[Any], expected_type: str, case_id: str) -> None:
+    if envelope.type != expected_type:
+        raise ValueError(f"type: expected {expected_type!r}, got {envelope.type!r}")
+    if envelope.caseid != case_id:
+        raise ValueError(f"caseid: the envelope names {envelope.caseid!r}, the event {case_id!r}")
+
+
+def _case_id_of(value: bytes) -> str:
+    try:
+        caseid = json.loads(value).get("caseid")
+    except (ValueError, AttributeError):
+        return "unknown"
+    return caseid if isinstance(caseid, str) and 0 < len(caseid) <= 100 else "unknown"
+
+
+@dataclass
+class BatchEffects:
+    """What a batch published and must count once it has committed."""
+
+    outgoing: list[tuple[str, Envelope[Any]]] = field(default_factory=list)
+    counts: list[Callable[[], None]] = field(default_factory=list)
+
+    def count(self, action: Callable[[], None]) -> None:
+        self.counts.append(action)
+
+
+class Consumer:
+    def __init__(self, resolver: PolicyResolver, publish: Publish) -> None:
+        self.resolver = resolver
+        self.publish = publish
+
+    async def handle(self, pool: asyncpg.Pool, records: Sequence[Record]) -> None:
+        try:
+            await self._batch(pool, records)
+        except TRANSIENT_ERRORS:
+            raise
+        except Exception:
+            if len(records) == 1:
+                await self._internal_failure(pool, records[0])
+                return
+            log.exception("a batch of %d records failed; retrying them one by one", len(records))
+            for record in records:
+                try:
+                    await self._batch(pool, [record])
+                except TRANSIENT_ERRORS:
+                    raise
+                except Exception:
+                    await self._internal_failure(pool, record)
+
+    async def _batch(self, pool: asyncpg.Pool, records: Sequence[Record]) -> None:
+        effects = BatchEffects()
+        parsed: list[tuple[Record, Incoming]] = []
+        for record in records:
+            incoming = parse(record.topic, record.value)
+            if isinstance(incoming, Malformed):
+                self._dead_letter(effects, record, "malformed", incoming.reason, incoming.case_id, event_id=None)
+                effects.count(_count_malformed(record.topic))
+            else:
+                parsed.append((record, incoming))
+        # Cases are independent of each other. Within a case, a topic's order is kept (stable sort),
+        # and a receipt goes before its routing before its lifecycle events: the topics have no order
+        # between them, and this is the only order in which they can apply.
+        parsed.sort(key=lambda pair: (pair[1].case_id, _TOPIC_RANK.get(pair[0].topic, 3)))
+        if parsed:
+            async with pool.acquire() as conn, conn.transaction():
+                await store.lock_cases(conn, (incoming.case_id for _, incoming in parsed))
+                for record, incoming in parsed:
+                    await self.process(conn, record, incoming, effects)
+                await self._flush(effects)
+        else:
+            await self._flush(effects)
+        for action in effects.counts:
+            action()
+
+    async def _flush(self, effects: BatchEffects) -> None:
+        if effects.outgoing:
+            await asyncio.gather(*(self.publish(topic, envelope) for topic, envelope in effects.outgoing))
+            effects.outgoing.clear()
+
+    async def process(self, conn: Conn, record: Record, incoming: Incoming, effects: BatchEffects) -> None:
+        previous = await store.seen(conn, incoming.event_id)
+        if previous is not None:
+            effects.count(lambda: metrics.EVENTS_DUPLICATE.labels(incoming.type).inc())
+            return
+        case = await store.load_case(conn, incoming.case_id, self.resolver)
+        outcome = engine.decide(case, incoming, self.resolver)
+        await self.record(conn, record, incoming, case, outcome, effects, held_before=False)
+        if isinstance(outcome, Applied):
+            await self.retry_parked(conn, incoming.case_id, effects)
+
+    async def record(
+        self,
+        conn: Conn,
+        record: Record,
+        incoming: Incoming,
+        case: engine.CaseRecord | None,
+        outcome: Outcome,
+        effects: BatchEffects,
+        *,
+        held_before: bool,
+    ) -> None:
+        common = {"case_id": incoming.case_id, "event_id": incoming.event_id, "actor": incoming.actor}
+        event_type = _audit_type(incoming)
+        ruleset = case.row.get("ruleset_version") if case is not None else None
+        if isinstance(outcome, Applied):
+            await self._store_applied(conn, incoming, outcome)
+            await store.record_handled(conn, incoming.event_id, incoming.case_id, incoming.type, "applied")
+            await store.audit(
+                conn,
+                **common,
+                event_type=event_type,
+                at=incoming.at,
+                outcome="applied",
+                ruleset_version=outcome.case.get("ruleset_version", ruleset),
+                policy_version=outcome.policy_version,
+                detail=_applied_detail(outcome, held_before),
+            )
+            for derived in outcome.derived:
+                effects.outgoing.append((CASE_LIFECYCLE.name, lifecycle_envelope(derived)))
+            before = dict(case.row) if case is not None else None
+            after = {**(before or {}), **outcome.case}
+            effects.count(lambda: metrics.observe_applied(incoming.type, after, before, outcome))
+        elif isinstance(outcome, Held):
+            await store.park(
+                conn,
+                event_id=incoming.event_id,
+                case_id=incoming.case_id,
+                topic=record.topic,
+                event_type=incoming.type,
+                at=incoming.at,
+                payload=record.value,
+                reason=f"{outcome.kind}: {outcome.reason}",
+            )
+            await store.audit(
+                conn,
+                **common,
+                event_type=event_type,
+                at=incoming.at,
+                outcome="held",
+                ruleset_version=ruleset,
+                detail={"kind": outcome.kind, "reason": outcome.reason},
+            )
+            effects.count(lambda: metrics.EVENTS_HELD.labels(incoming.type, outcome.kind).inc())
+        elif isinstance(outcome, Refused):
+            await self.refuse(conn, record, incoming, outcome.kind, outcome.reason, effects, ruleset=ruleset)
+        else:
+            await store.record_handled(conn, incoming.event_id, incoming.case_id, incoming.type, "duplicate")
+            effects.count(lambda: metrics.EVENTS_DUPLICATE.labels(incoming.type).inc())
+
+    async def refuse(
+        self,
+        conn: Conn,
+        record: Record,
+        incoming: Incoming,
+        kind: str,
+        reason: str,
+        effects: BatchEffects,
+        *,
+        ruleset: str | None = None,
+    ) -> None:
+        """Record a refusal (state untouched) in the audit, and dead-letter the event with the reason."""
+        await store.record_handled(conn, incoming.event_id, incoming.case_id, incoming.type, "refused")
+        await store.audit(
+            conn,
+            case_id=incoming.case_id,
+            event_id=incoming.event_id,
+            event_type=_audit_type(incoming),
+            actor=incoming.actor,
+            at=incoming.at,
+            outcome="refused",
+            ruleset_version=ruleset,
+            detail={"kind": kind, "reason": reason},
+        )
+        self._dead_letter(effects, record, kind, reason, incoming.case_id, event_id=incoming.event_id)
+        effects.count(lambda: metrics.EVENTS_REFUSED.labels(incoming.type, kind).inc())
+
+    async def retry_parked(self, conn: Conn, case_id: str, effects: BatchEffects) -> None:
+        """Apply the case's parked events that now fit, until none does (each may unblock another)."""
+        if not await store.has_parked(conn, case_id):
+            return
+        progress = True
+        while progress:
+            progress = False
+            for row in await store.parked_for(conn, case_id):
+                record = Record(row["topic"], bytes(row["payload"]))
+                incoming = parse(record.topic, record.value)
+                if isinstance(incoming, Malformed):  # cannot happen: it parsed when it was parked
+                    await store.unpark(conn, row["event_id"])
+                    continue
+                case = await store.load_case(conn, case_id, self.resolver)
+                outcome = engine.decide(case, incoming, self.resolver)
+                if isinstance(outcome, Held):
+                    continue
+                await store.unpark(conn, row["event_id"])
+                await self.record(conn, record, incoming, case, outcome, effects, held_before=True)
+                if isinstance(outcome, Applied):
+                    progress = True
+                    break  # the case changed: start again from its oldest parked event
+
+    async def expire_parked(self, pool: asyncpg.Pool, *, parked_before: datetime, limit: int) -> int:
+        """Refuse the parked events that waited since before `parked_before` for an event that never came."""
+        effects = BatchEffects()
+        async with pool.acquire() as conn, conn.transaction():
+            rows = await store.expire_parked(conn, parked_before=parked_before, limit=limit)
+            for row in rows:
+                record = Record(row["topic"], bytes(row["payload"]))
+                incoming = parse(record.topic, record.value)
+                if isinstance(incoming, Malformed):
+                    continue
+                kind, _, reason = str(row["reason"]).partition(": ")
+                since = row["parked_at"].isoformat(timespec="seconds")
+                why = f"{reason} (held since {since}; the event it depends on never came)"
+                await self.refuse(conn, record, incoming, kind or "premature", why, effects)
+            await self._flush(effects)
+        for action in effects.counts:
+            action()
+        return len(rows)
+
+    async def _store_applied(self, conn: Conn, incoming: Incoming, applied: Applied) -> None:
+        if applied.new_case:
+            await store.insert_case(conn, applied.case)
+        else:
+            await store.update_case(conn, incoming.case_id, applied.case)
+        await store.supersede_clocks(conn, incoming.case_id, applied.superseded, incoming.at)
+        await store.write_clocks(conn, incoming.case_id, applied.clocks)
+
+    def _dead_letter(
+        self,
+        effects: BatchEffects,
+        record: Record,
+        kind: str,
+        reason: str,
+        case_id: str,
+        *,
+        event_id: str | None,
+    ) -> None:
+        letter = DeadLetter(
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            consumer=CONSUMER,
+            reason=f"{kind}: {reason}"[:2000],
+            payload=record.value[:MAX_DEADLETTER_PAYLOAD].decode("utf-8", errors="replace")[:MAX_DEADLETTER_PAYLOAD],
+        )
+        # The same refusal replayed gets the same id; a malformed record is identified by its position.
+        key = event_id or f"{record.topic}/{record.partition}@{record.offset}"
+        log.warning("dead letter from %s: %s", record.topic, letter.reason)
+        effects.outgoing.append(
+            (
+                DEADLETTER.name,
+                wrap(
+                    letter,
+                    type="case.deadletter",
+                    source=SOURCE,
+                    case_id=case_id,
+                    event_id=deterministic_id("tracker-deadletter", key),
+                ),
+            )
+        )
+
+    async def _internal_failure(self, pool: asyncpg.Pool, record: Record) -> None:
+        log.exception(
+            "record %s/%s@%s cannot be applied; dead-lettering it", record.topic, record.partition, record.offset
+        )
+        effects = BatchEffects()
+        incoming = parse(record.topic, record.value)
+        if isinstance(incoming, Malformed):
+            self._dead_letter(effects, record, "internal", "could not be processed", incoming.case_id, event_id=None)
+            await self._flush(effects)
+            return
+        async with pool.acquire() as conn, conn.transaction():
+            await self.refuse(
+                conn, record, incoming, "internal", "the tracker could not apply it (see its log)", effects
+            )
+            await self._flush(effects)
+        for action in effects.counts:
+            action()
+
+
+def lifecycle_envelope(event: LifecycleEvent, time: datetime | None = None) -> Envelope[LifecycleBody]:
+    return wrap(
+        LifecycleBody(event),
+        type=LIFECYCLE_TYPE,
+        source=SOURCE,
+        case_id=event.case_id,
+        event_id=event.event_id,
+        time=time or now(),
+    )
+
+
+def _count_malformed(topic: str) -> Callable[[], None]:
+    return lambda: metrics.EVENTS_REFUSED.labels(topic, "malformed").inc()
+
+
+def _audit_type(incoming: Incoming) -> str:
+    return f"case.{incoming.type}" if incoming.type in ("received", "routed") else incoming.type
+
+
+def _applied_detail(applied: Applied, held_before: bool) -> dict[str, Any]:
+    detail: dict[str, Any] = {
+        "stage": applied.transition.state.stage,
+        "opens": list(applied.transition.opens),
+        "closes": list(applied.transition.closes),
+        "clocks": {
+            w.stage: {"due_date": w.due_date.isoformat(), "policy_version": w.policy_version, "outcome": w.outcome}
+            for w in applied.clocks
+        },
+    }
+    if applied.superseded:
+        detail["superseded"] = list(applied.superseded)
+    if held_before:
+        detail["was_held"] = True
+    return detail

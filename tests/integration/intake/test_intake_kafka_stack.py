@@ -1,0 +1,114 @@
+"""Upstream systems publishing on `case.submitted`: accepted like HTTP submissions, de-duplicated by
+event id, and every refusal on `case.deadletter` with its reason but without the case's content."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from intake_helpers import (
+    PLANTED,
+    add_client,
+    case_body,
+    connect,
+    eventually,
+    headers,
+    http,
+    publish_submitted,
+    read_events,
+    submitted_event,
+    unique_name,
+)
+
+from services.common.settings import Settings
+from services.intake.auth import Client
+
+
+async def case_for_event(settings: Settings, client: str, event_id: str) -> str | None:
+    conn = await connect(settings)
+    try:
+        case_id: str | None = await conn.fetchval(
+            "SELECT case_id FROM cases WHERE idempotency_key = $1", f"{client}:{event_id}"
+        )
+        return case_id
+    finally:
+        await conn.close()
+
+
+async def dead_letters(settings: Settings, event_ids: set[str]) -> dict[str, dict[str, Any]]:
+    def pointer(event: dict[str, Any]) -> dict[str, Any]:
+        try:
+            found: dict[str, Any] = json.loads(event["data"]["payload"])
+            return found
+        except (ValueError, KeyError, TypeError):
+            return {}
+
+    events = await read_events(
+        settings,
+        ("case.deadletter",),
+        keep=lambda event: pointer(event).get("event_id") in event_ids,
+        until=lambda kept: {pointer(event)["event_id"] for event in kept} >= event_ids,
+    )
+    return {pointer(event)["event_id"]: event for event in events}
+
+
+async def test_published_cases_are_accepted_once_and_refusals_are_dead_lettered(intake_stack: Settings) -> None:
+    settings = intake_stack
+    restricted = unique_name("erp")
+    await add_client(
+        settings,
+        Client(restricted, "upstream", frozenset({"letter"}), ("150627",), ("150627",), sources=(f"it/{restricted}",)),
+    )
+    good = submitted_event(case_body("online"))
+    repeat = dict(good)
+    changed = {**good, "data": {**good["data"], "people_count": 4}}
+    invalid = submitted_event({**case_body("visit"), "people_count": 0, "location": {"region": "999999"}})
+    forbidden = submitted_event(case_body("visit"), source=f"it/{restricted}")
+    allowed = submitted_event(case_body("letter"), source=f"it/{restricted}")
+    wrong_type = {**submitted_event(case_body("letter")), "type": "case.received"}
+    await publish_submitted(settings, [good, repeat, invalid, forbidden, allowed, wrong_type])
+    await publish_submitted(settings, [changed])
+
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers)
+    await producer.start()
+    try:
+        await producer.send_and_wait("case.submitted", b"\xff not json", key=b"garbage")
+    finally:
+        await producer.stop()
+
+    accepted = await eventually(lambda: case_for_event(settings, "dev", good["id"]), what="the published case")
+    assert await eventually(lambda: case_for_event(settings, restricted, allowed["id"]), what="the allowed case")
+    letters = await dead_letters(settings, {invalid["id"], forbidden["id"], changed["id"], wrong_type["id"]})
+
+    assert "people_count" in letters[invalid["id"]]["data"]["reason"]
+    assert "location.region" in letters[invalid["id"]]["data"]["reason"]
+    assert "channel" in letters[forbidden["id"]]["data"]["reason"]
+    assert accepted in letters[changed["id"]]["data"]["reason"]  # the conflict names the case it met
+    assert json.loads(letters[wrong_type["id"]]["data"]["payload"])["reason"] == "envelope"
+    for letter in letters.values():
+        assert letter["data"]["topic"] == "case.submitted" and letter["data"]["offset"] is not None
+        assert not any(value in json.dumps(letter, ensure_ascii=False) for value in PLANTED)
+
+    conn = await connect(settings)
+    try:
+        copies = await conn.fetchval("SELECT count(*) FROM cases WHERE idempotency_key = $1", f"dev:{good['id']}")
+        refused = await conn.fetchval(
+            "SELECT count(*) FROM cases WHERE idempotency_key = ANY($1)",
+            [f"dev:{invalid['id']}", f"{restricted}:{forbidden['id']}", f"dev:{wrong_type['id']}"],
+        )
+    finally:
+        await conn.close()
+    assert copies == 1 and refused == 0
+
+
+async def test_the_event_id_and_the_http_key_of_one_client_are_one_idempotency_key(intake_stack: Settings) -> None:
+    settings = intake_stack
+    body = case_body("letter")
+    event = submitted_event(body, event_id=f"evt-{uuid.uuid4()}")
+    await publish_submitted(settings, [event])
+    case_id = await eventually(lambda: case_for_event(settings, "dev", event["id"]), what="the published case")
+    async with http(settings) as client:
+        again = await client.post("/v1/cases", json=body, headers=headers(settings.intake_dev_api_key, event["id"]))
+    assert again.status_code == 200 and again.json()["case_id"] == case_id
