@@ -186,8 +186,15 @@ def render_log4j2() -> str:
 
 
 def new_cluster_id() -> str:
-    """16 random bytes, URL-safe base64 without padding (22 characters), as Kafka expects."""
-    return base64.urlsafe_b64encode(secrets.token_bytes(16)).decode().rstrip("=")
+    """16 random bytes, URL-safe base64 without padding (22 characters), as Kafka expects.
+
+    Like Kafka's own Uuid.randomUuid(), never one that starts with "-": the storage tool's argument
+    parser would read it as an option (`-t -abc…`) and fail.
+    """
+    while True:
+        value = base64.urlsafe_b64encode(secrets.token_bytes(16)).decode().rstrip("=")
+        if not value.startswith("-"):
+            return value
 
 
 def cluster_id(settings: Settings) -> str:

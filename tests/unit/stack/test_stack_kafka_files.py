@@ -118,3 +118,7 @@ def test_broker_command_uses_the_libs_folder_and_a_small_heap(settings: Settings
     assert command[command.index("-cp") + 1] == "/cache/libs/*"
     assert command[-2:] == ["kafka.Kafka", str(kafka.server_properties_path(settings))]
     assert kafka.marker(settings) in " ".join(command)
+
+
+def test_cluster_id_never_starts_with_a_dash_the_storage_tool_would_read_as_an_option() -> None:
+    assert not any(kafka.new_cluster_id().startswith("-") for _ in range(2000))
