@@ -14,6 +14,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "services.tracker.cli",
     "services.intake.cli",
     "services.demo.cli",
+    "services.dashboards.cli",
+    "services.report.cli",
 )
 
 

@@ -1,95 +1,133 @@
-"""`xf demo`: push a demo workload through the running system and show where it went."""
+"""`xf demo`: push a realistic workload through the running system, then say what happened and where to look."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import time
 from collections import Counter
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import httpx
 
 from services.common.settings import Settings, get_settings
-from services.demo.workload import Workload
+from services.demo.session import Options, Result, run_demo
 
 
-async def post_cases(settings: Settings, count: int, seed: int, api_key: str) -> tuple[list[str], Counter[str]]:
-    workload = Workload(seed=seed)
-    accepted: list[str] = []
+async def post_cases(
+    settings: Settings, api_key: str, items: Sequence[tuple[str, dict[str, Any]]]
+) -> tuple[list[tuple[int, str]], Counter[str]]:
+    """POST each submission in order; the accepted ones' (index, case id), and refusals by field."""
+    accepted: list[tuple[int, str]] = []
     refused: Counter[str] = Counter()
     url = f"http://{settings.host}:{settings.intake_port}/v1/cases"
     async with httpx.AsyncClient(timeout=30) as client:
-        for number in range(count):
+        for index, (key, submission) in enumerate(items):
             answer = await client.post(
                 url,
-                json=workload.submission(),
-                headers={"Idempotency-Key": f"demo-{seed}-{number}", "X-API-Key": api_key},
+                json=submission,
+                headers={"Idempotency-Key": key, "X-API-Key": api_key},
             )
             if answer.status_code in (200, 201):
-                accepted.append(answer.json()["case_id"])
+                accepted.append((index, answer.json()["case_id"]))
             else:
                 for error in answer.json().get("errors", [{"field": f"HTTP {answer.status_code}"}]):
                     refused[error["field"]] += 1
     return accepted, refused
 
 
-async def wait_for_tracker(settings: Settings, case_ids: list[str], timeout: float) -> list[dict[str, Any]]:
+_SUMMARY = """
+SELECT (SELECT count(*) FROM tracker.cases WHERE case_id = ANY($1) AND NOT closed) AS open,
+       (SELECT count(*) FROM tracker.running_deadlines
+         WHERE case_id = ANY($1) AND status = 'due_soon' AND stage NOT LIKE '%window') AS due_soon,
+       (SELECT count(*) FROM tracker.running_deadlines
+         WHERE case_id = ANY($1) AND status = 'overdue' AND stage NOT LIKE '%window') AS overdue,
+       (SELECT count(*) FROM tracker.case_facts WHERE case_id = ANY($1) AND backlog) AS backlog,
+       (SELECT count(*) FROM tracker.alerts WHERE case_id = ANY($1)) AS alerts
+"""
+
+
+async def summary(settings: Settings, case_ids: list[str]) -> tuple[dict[str, int], Counter[str]]:
     conn = await asyncpg.connect(settings.dsn)
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            rows = await conn.fetch(
-                """SELECT c.case_id, c.disposition, c.handling_unit, c.urgency, c.flags, c.stage,
-                          (SELECT min(due_date) FROM tracker.clocks k WHERE k.case_id = c.case_id
-                           AND k.completed_at IS NULL) AS next_due
-                   FROM tracker.cases c WHERE c.case_id = ANY($1) AND c.disposition IS NOT NULL""",
-                case_ids,
-            )
-            if len(rows) == len(case_ids) or time.monotonic() > deadline:
-                return [dict(row) for row in rows]
-            await asyncio.sleep(0.5)
+        row = await conn.fetchrow(_SUMMARY, case_ids)
+        stages = await conn.fetch(
+            "SELECT stage, count(*) AS n FROM tracker.cases WHERE case_id = ANY($1) GROUP BY 1", case_ids
+        )
     finally:
         await conn.close()
+    return dict(row or {}), Counter({r["stage"]: r["n"] for r in stages})
+
+
+def report(settings: Settings, result: Result) -> None:
+    numbers, stages = asyncio.run(summary(settings, result.case_ids))
+    print("[demo] where the cases stand: " + ", ".join(f"{k}={v}" for k, v in stages.most_common()))
+    print(
+        f"[demo] open {numbers.get('open')}, due soon {numbers.get('due_soon')}, overdue {numbers.get('overdue')}, "
+        f"backlog (积案) {numbers.get('backlog')}, alerts raised {numbers.get('alerts')}"
+    )
+    month = datetime.now(UTC).astimezone(ZoneInfo(settings.timezone))
+    prometheus = f"http://{settings.host}:{settings.prometheus_port}"
+    print(
+        "[demo] look at:\n"
+        f"[demo]   Prometheus  {prometheus}/graph?g0.expr=sum(max%20by%20(stage,level)(xf_tracker_overdue))"
+        f"  (alerts: {prometheus}/alerts)\n"
+        "[demo]   Grafana     docker compose up: http://127.0.0.1:3000/d/xf-overview, /d/xf-deadlines, "
+        "/d/xf-routing, /d/xf-pipeline\n"
+        f"[demo]   statistics  xf report --period {month:%Y-%m}   (and --period {_previous_month(month)})\n"
+        f"[demo]   services    intake http://{settings.host}:{settings.intake_port}/docs, "
+        f"tracker http://{settings.host}:{settings.tracker_port}/docs, logs {settings.stack_dir}/logs/"
+    )
+
+
+def _previous_month(day: datetime) -> str:
+    return f"{day.year - 1}-12" if day.month == 1 else f"{day.year}-{day.month - 1:02d}"
 
 
 def run(args: argparse.Namespace) -> int:
     settings = get_settings()
-    started = time.monotonic()
-    print(f"[demo] posting {args.cases} cases to intake at http://{settings.host}:{settings.intake_port}/v1/cases")
     api_key = args.api_key or settings.intake_dev_api_key
     if not api_key:
         print("[demo] no API key: pass --api-key (from `xf intake client add`) or set XF_INTAKE_DEV_API_KEY")
         return 2
-    accepted, refused = asyncio.run(post_cases(settings, args.cases, args.seed, api_key))
-    print(f"[demo] accepted {len(accepted)}, refused {sum(refused.values())} {dict(refused) or ''}")
-    rows = asyncio.run(wait_for_tracker(settings, accepted, args.timeout))
-    elapsed = time.monotonic() - started
-    print(f"[demo] {len(rows)}/{len(accepted)} cases routed and tracked in {elapsed:.1f}s")
-    for name, counter in (
-        ("disposition", Counter(r["disposition"] for r in rows)),
-        ("urgency", Counter(r["urgency"] for r in rows)),
-        ("flags", Counter(flag for r in rows for flag in r["flags"])),
-    ):
-        print(f"[demo]   {name:<12} " + ", ".join(f"{k}={v}" for k, v in counter.most_common()))
-    for row in rows[:5]:
-        print(
-            f"[demo]   e.g. {row['case_id']}: {row['disposition']} → {row['handling_unit']}, "
-            f"stage {row['stage']}, next due {row['next_due']}"
-        )
-    print(
-        f"[demo] look at: intake http://{settings.host}:{settings.intake_port}/docs · "
-        f"metrics :{settings.intake_port}/metrics :{settings.router_port}/metrics :{settings.tracker_port}/metrics · "
-        f"Prometheus http://{settings.host}:{settings.prometheus_port} · logs {settings.stack_dir}/logs/"
+    options = Options(
+        cases=args.cases,
+        seed=args.seed,
+        history_days=args.history_days,
+        history_seconds=args.history_seconds,
+        live_seconds=args.live_seconds,
+        timeout=args.timeout,
     )
-    return 0 if len(rows) == len(accepted) and accepted else 1
+
+    async def post(items: Sequence[tuple[str, dict[str, Any]]]) -> tuple[list[tuple[int, str]], Counter[str]]:
+        return await post_cases(settings, api_key, items)
+
+    print(f"[demo] intake http://{settings.host}:{settings.intake_port}, Kafka {settings.bootstrap_servers}")
+    result = asyncio.run(run_demo(settings, options, post, print))
+    if result.case_ids:
+        report(settings, result)
+    complete = (
+        bool(result.case_ids)
+        and len(result.routed) == len(result.case_ids)
+        and result.applied == len(result.event_ids)
+        and sum(result.refused.values()) == result.corrected
+    )
+    print(f"[demo] {'done' if complete else 'INCOMPLETE'} in {result.elapsed:.1f}s")
+    return 0 if complete else 1
 
 
 def register(sub: Any) -> None:
-    demo = sub.add_parser("demo", help="push a demo workload through the running system")
-    demo.add_argument("--cases", type=int, default=60, help="how many cases to submit")
+    demo = sub.add_parser("demo", help="push a realistic demo workload through the running system")
+    demo.add_argument("--cases", type=int, default=120, help="how many cases to submit")
     demo.add_argument("--seed", type=int, default=7, help="random seed of the workload")
-    demo.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the tracker")
+    demo.add_argument(
+        "--history-days", type=int, default=120, help="cases are received back-dated over this many days (0: all now)"
+    )
+    demo.add_argument("--history-seconds", type=float, default=12.0, help="seconds to replay the back-dated history")
+    demo.add_argument("--live-seconds", type=float, default=15.0, help="seconds of live handling after the history")
+    demo.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for routing and for the tracker")
     demo.add_argument("--api-key", default="", help="intake API key (default: the development key of the settings)")
     demo.set_defaults(func=run)

@@ -115,8 +115,8 @@ class Workload:
         category = pick(rng, CATEGORIES)
         received_by = f"{county}:petition"
         roll = rng.random()
-        if channel == "visit" and roll < 0.12:  # a visit two levels or more above the competent one
-            received_by = rng.choice((f"{county[:4]}00:petition", "150000:petition"))
+        if channel == "visit" and roll < 0.2:  # a visit above the county: skip-level when two levels up
+            received_by = rng.choice((f"{county[:4]}00:petition", "150000:petition", "150000:petition"))
         elif roll < 0.10:
             received_by = f"{town}:gov"
         submission: dict[str, Any] = {
@@ -137,6 +137,16 @@ class Workload:
             submission["assignment"] = {"from_unit": f"{county[:4]}00:petition", "due_days": rng.choice((15, 30))}
         self.earlier.append(submission)
         return self._stamp(dict(submission), received_at)
+
+    def mistaken(self, submission: dict[str, Any]) -> dict[str, Any] | None:
+        """The same submission with a typing mistake in the identity number (its check character), as a
+        reception desk sometimes makes; None when there is no identity number to mistype."""
+        petitioner = submission.get("petitioner", {})
+        number = petitioner.get("id_number")
+        if not number:
+            return None
+        wrong = self.rng.choice([c for c in "0123456789X" if c != number[-1]])
+        return {**submission, "petitioner": {**petitioner, "id_number": number[:-1] + wrong}}
 
     @staticmethod
     def _stamp(submission: dict[str, Any], received_at: datetime | None) -> dict[str, Any]:

@@ -7,7 +7,7 @@ FastAPI's own parameter errors.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request, Security
@@ -18,6 +18,7 @@ from fastapi.security import APIKeyHeader
 from pydantic import ValidationError
 from pydantic.json_schema import models_json_schema
 
+from services.common.db import Conn
 from services.common.regions import official_regions
 from services.intake import metrics, store, views
 from services.intake.accept import Outcome
@@ -111,11 +112,23 @@ def service_of(request: Request) -> IntakeService:
     return service
 
 
-async def current_client(request: Request, api_key: Annotated[str | None, Security(API_KEY)] = None) -> Client:
+async def connection(request: Request) -> AsyncIterator[Conn]:
+    """One pooled connection per request, shared by authentication and the handler (each acquire and
+    release of a pooled connection costs a round trip of its own)."""
+    async with service_of(request).pool.acquire() as conn:
+        yield conn
+
+
+ConnDep = Annotated[Conn, Depends(connection)]
+
+
+async def current_client(
+    request: Request, conn: ConnDep, api_key: Annotated[str | None, Security(API_KEY)] = None
+) -> Client:
     if not api_key:
         metrics.AUTH_FAILURES.labels("missing").inc()
         raise ApiError(401, [field_error("X-API-Key", "api_key_missing")])
-    client = await service_of(request).authenticate(api_key)
+    client = await service_of(request).authenticate(conn, api_key)
     if client is None:
         metrics.AUTH_FAILURES.labels("invalid").inc()
         raise ApiError(401, [field_error("X-API-Key", "api_key_invalid")])
@@ -151,6 +164,7 @@ router = APIRouter()
 async def submit_case(
     request: Request,
     client: ClientDep,
+    conn: ConnDep,
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -163,7 +177,7 @@ async def submit_case(
     service = service_of(request)
 
     async def submit(requests: Sequence[AcceptRequest]) -> list[Outcome]:
-        return await service.submit(requests, via="http")
+        return await service.submit(conn, requests, via="http")
 
     (result,) = await submit_items(
         client, [(await request.body(), idempotency_key)], submit, via="http", key_field="Idempotency-Key"
@@ -195,11 +209,11 @@ async def submit_case(
         }
     },
 )
-async def submit_cases(request: Request, client: ClientDep) -> BatchAnswer:
+async def submit_cases(request: Request, client: ClientDep, conn: ConnDep) -> BatchAnswer:
     service = service_of(request)
 
     async def submit(requests: Sequence[AcceptRequest]) -> list[Outcome]:
-        return await service.submit(requests, via="http_batch")
+        return await service.submit(conn, requests, via="http_batch")
 
     batch = parse_batch(await request.body())
     results = await submit_items(
@@ -220,12 +234,11 @@ async def submit_cases(request: Request, client: ClientDep) -> BatchAnswer:
     responses=_error_docs(401, 403, 404, 422),
 )
 async def read_case(
-    request: Request, client: ClientDep, case_id: Annotated[str, Path(min_length=1, max_length=64)]
+    client: ClientDep, conn: ConnDep, case_id: Annotated[str, Path(min_length=1, max_length=64)]
 ) -> CaseView:
     if not client.may("read"):
         raise ApiError(403, [role_error(client, "read")])
-    async with service_of(request).pool.acquire() as conn:
-        row = await store.case_view(conn, case_id)
+    row = await store.case_view(conn, case_id)
     units = [row["received_by"], row["current_unit"], *row["current_co_units"]] if row else []
     if row is None or not case_readable(client, submitted_by=row["client"], units=units):
         raise ApiError(404, [field_error("case_id", "case_not_found")])
@@ -243,8 +256,8 @@ async def read_case(
     responses=_error_docs(401, 403, 422),
 )
 async def unit_cases(
-    request: Request,
     client: ClientDep,
+    conn: ConnDep,
     unit_id: Annotated[str, Path(pattern=UNIT_PATTERN, description="单位 / Unit id, e.g. 150627:petition")],
     subtree: Annotated[bool, Query(description="含下级单位 / Include the units below.")] = False,
     status: Annotated[CaseStatus | None, Query(description="按状态筛选 / Only cases in this status.")] = None,
@@ -261,10 +274,7 @@ async def unit_cases(
     before = views.decode_cursor(cursor) if cursor else None
     if cursor and before is None:
         raise ApiError(422, [field_error("cursor", "cursor_invalid")])
-    async with service_of(request).pool.acquire() as conn:
-        rows = await store.list_cases(
-            conn, subtree_filter(unit_id, subtree), status=status, limit=limit + 1, before=before
-        )
+    rows = await store.list_cases(conn, subtree_filter(unit_id, subtree), status=status, limit=limit + 1, before=before)
     page = rows[:limit]
     return CaseList(
         unit=unit_id,

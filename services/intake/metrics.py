@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 from typing import Literal
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
 from pydantic import BaseModel
 
 from services.intake.errors import MESSAGES, FieldError
@@ -41,6 +41,12 @@ AUTH_FAILURES = Counter(
 )
 DEAD_LETTERS = Counter(
     "xf_intake_dead_letters_total", "case.submitted events sent to the dead-letter topic, by reason", ["reason"]
+)
+CONSUMED_BATCH = Histogram(
+    "xf_intake_consumed_batch_size",
+    "Records per consumed Kafka batch, by topic group",
+    ["group"],
+    buckets=(1, 5, 20, 50, 100, 200, 500),
 )
 OUTCOMES_APPLIED = Counter(
     "xf_intake_outcomes_applied_total", "Routing and lifecycle events applied to intake's cases, by type", ["type"]

@@ -52,16 +52,28 @@ def broker_publisher(broker: KafkaBroker) -> Publish:
     return publish
 
 
+# Sent after the writing transaction committed, not inside it: PostgreSQL serialises the commits of
+# transactions that notify (a global lock held through the WAL flush), which would queue every intake
+# request behind one another. A wake-up lost to a crash right after commit only waits for the next poll.
+WAKE_RELAYS = f"NOTIFY {NOTIFY_CHANNEL}"
+
+
+def outbox_row(topic: str, envelope: Envelope[Any]) -> tuple[str, str, str, bytes]:
+    """(event_id, topic, key, payload): one outbox row, written in the transaction of what it announces."""
+    return envelope.id, topic, envelope.caseid, to_bytes(envelope)
+
+
 async def enqueue_many(conn: Conn, topic: str, envelopes: Sequence[Envelope[Any]]) -> None:
-    """Add events to the outbox; call inside the transaction that stores what they announce."""
-    if not envelopes:
-        return
-    await conn.executemany(
-        "INSERT INTO outbox (event_id, topic, key, payload) VALUES ($1, $2, $3, $4)",
-        [(envelope.id, topic, envelope.caseid, to_bytes(envelope)) for envelope in envelopes],
-    )
-    # Delivered at commit, once per transaction: wakes the relays.
-    await conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
+    """Add events to the outbox inside the caller's transaction; `wake_relays` after it committed."""
+    if envelopes:
+        await conn.executemany(
+            "INSERT INTO outbox (event_id, topic, key, payload) VALUES ($1, $2, $3, $4)",
+            [outbox_row(topic, envelope) for envelope in envelopes],
+        )
+
+
+async def wake_relays(conn: Conn) -> None:
+    await conn.execute(WAKE_RELAYS)
 
 
 async def relay_once(pool: asyncpg.Pool, publish: Publish, *, limit: int = 500) -> int:
@@ -122,8 +134,14 @@ async def watch_backlog(pool: asyncpg.Pool, *, every: float = 2.0) -> None:
         await asyncio.sleep(every)
 
 
-async def run_relay(pool: asyncpg.Pool, publish: Publish, *, idle_poll: float = 1.0) -> None:
-    """Relay forever: wake on NOTIFY or every `idle_poll` seconds; back off while Kafka fails."""
+async def run_relay(
+    pool: asyncpg.Pool, publish: Publish, *, idle_poll: float = 1.0, linger: float = 0.05, limit: int = 500
+) -> None:
+    """Relay forever: wake on NOTIFY or every `idle_poll` seconds; back off while Kafka fails.
+
+    After a wake-up it lingers (50 ms) so that the events of concurrent requests go out in one round
+    (one transaction, one produce batch) instead of one round each: a round costs several round trips.
+    """
     wake = asyncio.Event()
 
     def on_notify(*_: object) -> None:
@@ -136,17 +154,18 @@ async def run_relay(pool: asyncpg.Pool, publish: Publish, *, idle_poll: float = 
         while True:
             wake.clear()
             try:
-                published = await relay_once(pool, publish)
+                published = await relay_once(pool, publish, limit=limit)
                 backoff = 0.5
             except Exception as error:
                 log.warning("outbox relay failed, retrying in %.1fs: %s", backoff, error)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 30.0)
                 continue
-            if published:
-                continue
+            if published == limit:
+                continue  # more may be waiting
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), timeout=idle_poll)
+            await asyncio.sleep(linger)
     finally:
         await listener.remove_listener(NOTIFY_CHANNEL, on_notify)
         await pool.release(listener)

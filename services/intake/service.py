@@ -18,7 +18,7 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import REGISTRY
 
-from services.common.db import create_pool, migrate
+from services.common.db import Conn, create_pool, migrate
 from services.common.envelope import wrap
 from services.common.kafka import make_broker, publish, raw_body
 from services.common.runtime import mount_operational_routes, records_of
@@ -98,13 +98,11 @@ class IntakeService:
 
     # --- cases in -------------------------------------------------------------------------------
 
-    async def authenticate(self, token: str) -> Client | None:
-        async with self.pool.acquire() as conn:
-            return await clients.authenticate(conn, token)
+    async def authenticate(self, conn: Conn, token: str) -> Client | None:
+        return await clients.authenticate(conn, token)
 
-    async def submit(self, requests: Sequence[Request], *, via: Via) -> list[Outcome]:
-        async with self.pool.acquire() as conn:
-            outcomes = await accept_many(conn, requests, secrets=self.secrets)
+    async def submit(self, conn: Conn, requests: Sequence[Request], *, via: Via) -> list[Outcome]:
+        outcomes = await accept_many(conn, requests, secrets=self.secrets)
         for request, outcome in zip(requests, outcomes, strict=True):
             if isinstance(outcome, Conflict):
                 metrics.SUBMISSIONS.labels(via, "conflict").inc()
@@ -118,13 +116,14 @@ class IntakeService:
     async def on_submitted(self, body: Any, message: KafkaMessage) -> None:
         """Upstream systems' cases: the envelope id is the idempotency key, the source names the client."""
         records = records_of(message)
+        metrics.CONSUMED_BATCH.labels("submitted").observe(len(records))
         async with self.pool.acquire() as conn:
             publishing = await clients.publishing_clients(conn)
-        read: list[Submitted | Refused] = [read_submitted(record.value, publishing) for record in records]
-        good = [(index, item) for index, item in enumerate(read) if isinstance(item, Submitted)]
-        outcomes = await self.submit(
-            [Request(item.submission, item.client.name, item.event_id) for _, item in good], via="kafka"
-        )
+            read: list[Submitted | Refused] = [read_submitted(record.value, publishing) for record in records]
+            good = [(index, item) for index, item in enumerate(read) if isinstance(item, Submitted)]
+            outcomes = await self.submit(
+                conn, [Request(item.submission, item.client.name, item.event_id) for _, item in good], via="kafka"
+            )
         for (index, item), outcome in zip(good, outcomes, strict=True):
             if isinstance(outcome, Conflict):
                 error = field_error("id", "idempotency_conflict", case_id=outcome.case_id)
@@ -154,6 +153,7 @@ class IntakeService:
 
     async def on_outcomes(self, body: Any, message: KafkaMessage) -> None:
         records = records_of(message)
+        metrics.CONSUMED_BATCH.labels("outcomes").observe(len(records))
         async with self.pool.acquire() as conn, conn.transaction():
             for record in records:
                 if record.topic == CASE_ROUTED.name:

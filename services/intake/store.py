@@ -6,8 +6,10 @@ back into an answer.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -26,90 +28,120 @@ class StoredCase:
     request_hash: str
 
 
-async def lock_keys(conn: Conn, keys: Sequence[str]) -> None:
-    """Transaction-scoped advisory locks on `keys`, always taken in the order of their hashes."""
-    if keys:
-        await conn.execute(
-            """SELECT pg_advisory_xact_lock(h) FROM
-                   (SELECT hashtextextended(k, 0) AS h FROM unnest($1::text[]) AS k ORDER BY 1 OFFSET 0) AS s""",
-            list(keys),
-        )
+@dataclass(frozen=True)
+class Snapshot:
+    """What accepting a batch needs to know, read under its locks."""
+
+    known: dict[str, StoredCase]  # by scoped idempotency key
+    histories: dict[str, History]  # by matter key
+    numbers: list[int]  # fresh case-number sequence values, one per request
 
 
-async def find_by_idempotency_keys(conn: Conn, keys: Sequence[str]) -> dict[str, StoredCase]:
-    if not keys:
-        return {}
-    rows = await conn.fetch(
-        "SELECT idempotency_key, case_id, request_hash FROM cases WHERE idempotency_key = ANY($1::text[])", list(keys)
+def lock_id(key: str) -> int:
+    """A signed 64-bit advisory lock id for a key (computed here, so the lock needs no parameters)."""
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
+
+
+@contextlib.asynccontextmanager
+async def locked_transaction(conn: Conn, keys: Sequence[str]) -> AsyncIterator[list[str]]:
+    """A transaction holding advisory locks on `keys`, taken in one global order (lock id), so two
+    transactions never wait on each other in a cycle. Begin and locks go in one round trip, commit
+    and the statements the caller appends to the yielded list in another."""
+    ids = sorted({lock_id(key) for key in keys})
+    locks = "".join(f"; SELECT pg_advisory_xact_lock({ident})" for ident in ids)
+    await conn.execute("BEGIN" + locks)
+    after_commit: list[str] = []
+    try:
+        yield after_commit
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await conn.execute("ROLLBACK")
+        raise
+    await conn.execute("; ".join(["COMMIT", *after_commit]))
+
+
+async def read_for_accept(conn: Conn, keys: Sequence[str], matters: Sequence[str], *, numbers: int) -> Snapshot:
+    """Earlier cases under these idempotency keys, the history of these matters (DOMAIN.md §4.3: how
+    many cases, the earliest still open and not attached to another, whether one was concluded),
+    and `numbers` case numbers: one round trip."""
+    row = await conn.fetchrow(
+        """SELECT
+             (SELECT coalesce(json_agg(json_build_array(idempotency_key, case_id, request_hash)), '[]')
+              FROM cases WHERE idempotency_key = ANY($1::text[])) AS known,
+             (SELECT coalesce(json_agg(json_build_array(matter_key, prior, open_case, concluded)), '[]')
+              FROM (SELECT matter_key, count(*) AS prior,
+                           (array_agg(case_id ORDER BY received_at, case_id)
+                                FILTER (WHERE status = 'open' AND merged_into IS NULL))[1] AS open_case,
+                           coalesce(bool_or(status = 'concluded'), false) AS concluded
+                    FROM cases WHERE matter_key = ANY($2::text[]) GROUP BY matter_key) AS h) AS histories,
+             (SELECT array_agg(nextval('case_number_seq')) FROM generate_series(1, $3)) AS numbers""",
+        list(keys),
+        list(matters),
+        numbers,
     )
-    return {row["idempotency_key"]: StoredCase(row["case_id"], row["request_hash"]) for row in rows}
-
-
-async def same_matter_histories(conn: Conn, matter_keys: Sequence[str]) -> dict[str, History]:
-    """History per matter (DOMAIN.md §4.3): how many cases, the earliest still open, and whether a case
-    of the matter was concluded (re-review finished, 三级终结)."""
-    rows = await conn.fetch(
-        """SELECT matter_key, count(*) AS prior,
-                  (array_agg(case_id ORDER BY received_at, case_id)
-                       FILTER (WHERE status = 'open' AND merged_into IS NULL))[1] AS open_case,
-                  coalesce(bool_or(status = 'concluded'), false) AS concluded
-           FROM cases WHERE matter_key = ANY($1::text[]) GROUP BY matter_key""",
-        list(matter_keys),
+    assert row is not None
+    return Snapshot(
+        known={key: StoredCase(case_id, digest) for key, case_id, digest in json.loads(row["known"])},
+        histories={
+            matter: History(prior_cases=prior, open_case_id=open_case, concluded=concluded)
+            for matter, prior, open_case, concluded in json.loads(row["histories"])
+        },
+        numbers=[int(n) for n in row["numbers"] or ()],
     )
-    return {
-        row["matter_key"]: History(
-            prior_cases=int(row["prior"]), open_case_id=row["open_case"], concluded=bool(row["concluded"])
-        )
-        for row in rows
-    }
 
 
-async def next_sequences(conn: Conn, count: int) -> list[int]:
-    if count == 0:
-        return []
-    rows = await conn.fetch("SELECT nextval('case_number_seq') AS n FROM generate_series(1, $1)", count)
-    return [int(row["n"]) for row in rows]
-
-
-_CASE_COLUMNS = (
-    "case_id",
-    "idempotency_key",
-    "request_hash",
-    "client",
-    "received_at",
-    "channel",
-    "received_by",
-    "category",
-    "region",
-    "people_count",
-    "target_unit",
-    "litigation",
-    "assignment",
-    "summary",
-    "petitioner_key",
-    "matter_key",
-    "personal",
-    "merged_into",
-    "history",
+_CASE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("case_id", "text"),
+    ("idempotency_key", "text"),
+    ("request_hash", "text"),
+    ("client", "text"),
+    ("received_at", "timestamptz"),
+    ("channel", "text"),
+    ("received_by", "text"),
+    ("category", "text"),
+    ("region", "text"),
+    ("people_count", "int"),
+    ("target_unit", "text"),
+    ("litigation", "text"),
+    ("assignment", "jsonb"),
+    ("summary", "text"),
+    ("petitioner_key", "text"),
+    ("matter_key", "text"),
+    ("personal", "text"),
+    ("merged_into", "text"),
+    ("history", "jsonb"),
 )
-_INSERT_CASE = (
-    f"INSERT INTO cases ({', '.join(_CASE_COLUMNS)}) "
-    f"VALUES ({', '.join(f'${i}' for i in range(1, len(_CASE_COLUMNS) + 1))})"
-)
+_OUTBOX_COLUMNS = (("event_id", "text"), ("topic", "text"), ("key", "text"), ("payload", "bytea"))
 
 
-async def insert_cases(conn: Conn, rows: Sequence[dict[str, Any]]) -> None:
-    if rows:
-        await conn.executemany(
-            _INSERT_CASE,
-            [
-                tuple(
-                    json.dumps(row[c], ensure_ascii=False) if isinstance(row[c], dict) else row[c]
-                    for c in _CASE_COLUMNS
-                )
-                for row in rows
-            ],
-        )
+def _unnest(columns: Sequence[tuple[str, str]], first: int) -> str:
+    return ", ".join(f"${first + i}::{kind}[]" for i, (_, kind) in enumerate(columns))
+
+
+_INSERT_CASES_AND_EVENTS = f"""
+    WITH new_cases AS (
+        INSERT INTO cases ({", ".join(name for name, _ in _CASE_COLUMNS)})
+        SELECT * FROM unnest({_unnest(_CASE_COLUMNS, 1)})
+    )
+    INSERT INTO outbox ({", ".join(name for name, _ in _OUTBOX_COLUMNS)})
+    SELECT * FROM unnest({_unnest(_OUTBOX_COLUMNS, len(_CASE_COLUMNS) + 1)})"""
+
+
+async def insert_cases_and_events(
+    conn: Conn, rows: Sequence[dict[str, Any]], events: Sequence[tuple[str, str, str, bytes]]
+) -> None:
+    """The cases and their outbox rows in one statement (one round trip for any batch size)."""
+    if not rows and not events:
+        return
+    case_columns = [
+        [
+            json.dumps(row[name], ensure_ascii=False) if kind == "jsonb" and row[name] is not None else row[name]
+            for row in rows
+        ]
+        for name, kind in _CASE_COLUMNS
+    ]
+    event_columns = [list(column) for column in zip(*events, strict=True)] if events else [[] for _ in _OUTBOX_COLUMNS]
+    await conn.execute(_INSERT_CASES_AND_EVENTS, *case_columns, *event_columns)
 
 
 _VIEW_COLUMNS = """c.case_id, c.client, c.received_at, c.channel, c.received_by, c.category, c.region,

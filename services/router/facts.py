@@ -6,14 +6,14 @@ Plain Python works out everything that needs the region tree, the directory or t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 from zoneinfo import ZoneInfo
 
 from services.common.regions import LEVEL_RANK, LEVELS_BY_RANK
 from services.common.schemas import CHANNELS, Flag, ReceivedCase
 from services.router.conditions import FactSpec, Scalar
+from services.router.lookups import Lookups
 from services.router.problems import CaseError
 
 if TYPE_CHECKING:
@@ -85,8 +85,7 @@ def vocabulary(categories: frozenset[str], departments: frozenset[str]) -> dict[
     }
 
 
-@dataclass(frozen=True)
-class CaseContext:
+class CaseContext(NamedTuple):
     """What resolution needs besides the facts."""
 
     matter_region: str
@@ -101,59 +100,44 @@ def split_unit(unit: str) -> tuple[str, str]:
     return region, department
 
 
-def case_facts(case: ReceivedCase, rules: CompiledRules) -> tuple[Facts, CaseContext]:
-    directory = rules.directory
-    tree = directory.tree
+def case_facts(case: ReceivedCase, rules: CompiledRules, lookups: Lookups | None = None) -> tuple[Facts, CaseContext]:
+    lookups = lookups or Lookups(rules)
     matter = case.location.region
-    if matter not in tree:
-        raise CaseError("location.region", f"unknown region code {matter!r}")
+    region = lookups.region(matter, "location.region")
     if case.category not in rules.categories:
         raise CaseError("category", f"unknown category {case.category!r}")
-    received_region, received_department = _known_unit(case.received_by, "received_by", rules)
+    received_region, received_department = lookups.unit(case.received_by, "received_by")
     target_region: str | None = None
     target_department = NONE
     target_level = NONE
     cross_region = False
     if case.target_unit is not None:
-        target_region, target_department = _known_unit(case.target_unit, "target_unit", rules)
-        target_level = tree.level(target_region)
-        cross_region = _county_of(rules, matter) != _county_of(rules, target_region)
+        target_region, target_department = lookups.unit(case.target_unit, "target_unit")
+        target = lookups.region(target_region, "target_unit")
+        target_level = target.level
+        cross_region = region.county != target.county
+    history = case.history
     facts: Facts = {
         "channel": case.channel,
         "category": case.category,
         "litigation": case.litigation,
         "people_count": case.people_count,
-        "prior_cases": case.history.prior_cases,
-        "concluded": case.history.concluded,
-        "has_open_case": case.history.open_case_id is not None,
+        "prior_cases": history.prior_cases,
+        "concluded": history.concluded,
+        "has_open_case": history.open_case_id is not None,
         "has_assignment": case.assignment is not None,
         "has_target": case.target_unit is not None,
         "target_department": target_department,
         "target_level": target_level,
-        "matter_level": tree.level(matter),
-        "received_level": tree.level(received_region),
+        "matter_level": region.level,
+        "received_level": lookups.region(received_region, "received_by").level,
         "received_department": received_department,
-        "in_scope": directory.in_scope(matter),
+        "in_scope": region.in_scope,
         "cross_region": cross_region,
-        "sensitive_period": rules.deployment.sensitive_window(case) is not None,
+        "sensitive_period": lookups.sensitive(case.received_at),
     }
     context = CaseContext(matter, case.received_by, received_region, case.target_unit, target_region)
     return facts, context
-
-
-def _county_of(rules: CompiledRules, code: str) -> str:
-    """The county containing code, or the code itself when it lies above county level."""
-    region = rules.directory.tree.ancestor_at(code, "county")
-    return region.code if region is not None else code
-
-
-def _known_unit(unit: str, field: str, rules: CompiledRules) -> tuple[str, str]:
-    region, department = split_unit(unit)
-    if region not in rules.directory.tree:
-        raise CaseError(field, f"unknown region code {region!r} in unit {unit!r}")
-    if department not in rules.directory.departments:
-        raise CaseError(field, f"unknown department {department!r} in unit {unit!r}")
-    return region, department
 
 
 def levels_between(upper: str, lower: str) -> int:

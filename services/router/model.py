@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -116,6 +118,10 @@ class Table:
     def default(self) -> Rule | None:
         return next((rule for rule in self.rules if rule.is_default), None)
 
+    @cached_property
+    def by_id(self) -> dict[str, Rule]:
+        return {rule.id: rule for rule in self.rules}
+
 
 @dataclass(frozen=True)
 class SensitiveWindow:
@@ -132,7 +138,9 @@ class Deployment:
     windows: tuple[SensitiveWindow, ...]
 
     def sensitive_window(self, case: ReceivedCase) -> SensitiveWindow | None:
-        day = local_day(case, self.timezone)
+        return self.window_on(local_day(case, self.timezone))
+
+    def window_on(self, day: date) -> SensitiveWindow | None:
         return next((window for window in self.windows if in_window(day, window.start, window.end)), None)
 
 

@@ -2,37 +2,112 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from datetime import datetime
 
 from pydantic import ValidationError
+from pydantic_core import to_json
 
-from services.common.envelope import Envelope, deterministic_id, wrap
+from services.common.envelope import EVENT_NAMESPACE, SCHEMA_VERSION, Envelope
 from services.common.errors import describe_validation_error
 from services.common.schemas import Decision, ReceivedCase, RoutedCase
 
 SOURCE = "xinfang/router"
+ROUTED_TYPE = "case.routed"
+RECEIVED = Envelope[ReceivedCase]
+ROUTED = Envelope[RoutedCase]
 
 
 @dataclass(frozen=True)
 class Malformed:
-    reason: str
+    reason: str  # names the field
+    kind: str  # bounded, for the dead-letter metric: not_json, invalid, wrong_type
     case_id: str = "unknown"
 
 
 def parse_received(value: bytes) -> Envelope[ReceivedCase] | Malformed:
     try:
-        envelope = Envelope[ReceivedCase].model_validate_json(value)
+        envelope = RECEIVED.model_validate_json(value)
     except ValidationError as error:
-        return Malformed(reason=describe_validation_error(error))
+        kind = "not_json" if any(item["type"] == "json_invalid" for item in error.errors()) else "invalid"
+        return Malformed(describe_validation_error(error), kind, _case_id_of(value))
     if envelope.type != "case.received":
-        return Malformed(reason=f"type: expected 'case.received', got {envelope.type!r}", case_id=envelope.caseid)
+        return Malformed(f"type: expected 'case.received', got {envelope.type!r}", "wrong_type", envelope.caseid)
     return envelope
 
 
-def routed_event(received: Envelope[ReceivedCase], decision: Decision, at: datetime) -> Envelope[RoutedCase]:
+def _case_id_of(value: bytes) -> str:
+    """The envelope's case id when the body is JSON enough to have one (for the dead letter's key)."""
+    try:
+        body = json.loads(value)
+    except ValueError:
+        return "unknown"
+    case_id = body.get("caseid") if isinstance(body, dict) else None
+    return case_id if isinstance(case_id, str) and 0 < len(case_id) <= 100 else "unknown"
+
+
+def routed_id(received: Envelope[ReceivedCase]) -> str:
+    """`deterministic_id("case.routed", received.id)`, computed without uuid.UUID (a hot path).
+
+    Derived from the input event only: a redelivered case yields the same event id, so the tracker
+    applies it once even if the rules were reloaded in between.
+    """
+    digest = bytearray(hashlib.sha1(_ROUTED_ID_PREFIX + received.id.encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    hexa = digest.hex()
+    return f"{hexa[:8]}-{hexa[8:12]}-{hexa[12:16]}-{hexa[16:20]}-{hexa[20:]}"
+
+
+_ROUTED_ID_PREFIX = EVENT_NAMESPACE.bytes + f"{ROUTED_TYPE}\x1f".encode()
+_ENVELOPE_HEAD = b'{"specversion":"1.0","id":"'
+_AFTER_ID = f'","type":"{ROUTED_TYPE}","source":"{SOURCE}","time":'.encode()
+_AFTER_CASE_ID = f',"schemaversion":{SCHEMA_VERSION},"datacontenttype":"application/json","data":{{"case_id":'.encode()
+
+
+def routed_json(received: Envelope[ReceivedCase], decision_json: bytes, at_json: bytes) -> tuple[str, bytes]:
+    """(event id, the routed event's JSON): byte for byte `routed_event(...).model_dump_json()`, 5x faster.
+
+    The decision's JSON is serialised once per distinct decision by the caller; the case's fields
+    were validated on the way in (channel, category and region cannot need escaping).
+    """
     case = received.data
-    body = RoutedCase(
+    event_id = routed_id(received)
+    case_id = to_json(case.case_id)
+    assignment = to_json(case.assignment) if case.assignment is not None else b"null"
+    value = b"".join(
+        (
+            _ENVELOPE_HEAD,
+            event_id.encode(),
+            _AFTER_ID,
+            at_json,
+            b',"caseid":',
+            case_id,
+            _AFTER_CASE_ID,
+            case_id,
+            b',"received_event_id":',
+            to_json(received.id),
+            b',"routed_at":',
+            at_json,
+            b',"received_at":',
+            to_json(case.received_at),
+            f',"channel":"{case.channel}","people_count":{case.people_count},"category":"{case.category}"'.encode(),
+            f',"region":"{case.location.region}","assignment":'.encode(),
+            assignment,
+            b',"decision":',
+            decision_json,
+            b"}}",
+        )
+    )
+    return event_id, value
+
+
+def routed_event(received: Envelope[ReceivedCase], decision: Decision, at: datetime) -> Envelope[RoutedCase]:
+    """The routed event, built without validating again what was validated on the way in."""
+    case = received.data
+    body = RoutedCase.model_construct(
         case_id=case.case_id,
         received_event_id=received.id,
         routed_at=at,
@@ -44,13 +119,11 @@ def routed_event(received: Envelope[ReceivedCase], decision: Decision, at: datet
         assignment=case.assignment,
         decision=decision,
     )
-    # Derived from the input event only: a redelivered case yields the same event id, so the tracker
-    # applies it once even if the rules were reloaded in between.
-    return wrap(
-        body,
-        type="case.routed",
+    return ROUTED.model_construct(
+        id=routed_id(received),
+        type=ROUTED_TYPE,
         source=SOURCE,
-        case_id=case.case_id,
-        event_id=deterministic_id("case.routed", received.id),
         time=at,
+        caseid=case.case_id,
+        data=body,
     )

@@ -1,14 +1,23 @@
-"""The router service: `case.received` in batches → rules → `case.routed`, with hot rule reload."""
+"""The router service: `case.received` in batches → rules → `case.routed`, with hot rule reload.
+
+At least once: a batch's offsets are committed only after every routed event and dead letter of
+the batch is acknowledged by Kafka (acks=all, idempotent producer); on an error the batch is
+redelivered (NACK_ON_ERROR), and the routed event ids are derived from the received event ids, so
+the redelivered cases yield the same events. A record that cannot be routed goes to the dead-letter
+topic with a reason that names the field, and the batch goes on.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
-import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
+from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 from faststream import AckPolicy
 from faststream.kafka.annotations import KafkaMessage
@@ -16,22 +25,48 @@ from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import REGISTRY
 from watchfiles import awatch
 
-from services.common.envelope import now
-from services.common.kafka import dead_letter, make_broker, publish, raw_body
-from services.common.runtime import mount_operational_routes, records_of
+from services.common.kafka import make_broker
+from services.common.runtime import mount_operational_routes
 from services.common.settings import Settings
-from services.common.topics import CASE_RECEIVED, CASE_ROUTED, ensure_topics
+from services.common.topics import ALL_TOPICS, CASE_RECEIVED, CASE_ROUTED, DEADLETTER, Topic, ensure_topics
 from services.router import metrics
-from services.router.pipeline import Malformed, parse_received, routed_event
-from services.router.rules import Router, RoutingError, RuleError, load_rules
+from services.router.batch import BatchOutcome, route_batch
+from services.router.rules import CompiledRules, Router, RuleError, load_rules
 
 log = logging.getLogger("xf.router")
 CONSUMER = "router"
+MAX_RECORDS = 1000
+BATCH_TIMEOUT_MS = 20
+RELOAD_DEBOUNCE_MS = 300
+GC_YOUNG_THRESHOLD = 20_000
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """Topics and consumer group (tests and benchmarks use their own, the deployment the defaults)."""
+
+    received: str = CASE_RECEIVED.name
+    routed: str = CASE_ROUTED.name
+    deadletter: str = DEADLETTER.name
+    group: str = CONSUMER
+
+
+def make_producer(settings: Settings, client_id: str) -> AIOKafkaProducer:
+    """The producer of routed events (and the benchmark's pass-through, for a like-for-like comparison)."""
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.bootstrap_servers,
+        client_id=client_id,
+        enable_idempotence=True,
+        acks="all",
+        linger_ms=5,
+        max_batch_size=256 * 1024,
+    )
 
 
 class RouterService:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, wiring: Wiring | None = None) -> None:
         self.settings = settings
+        self.wiring = wiring or Wiring()
         self.broker = make_broker(
             settings,
             CONSUMER,
@@ -39,94 +74,121 @@ class RouterService:
         )
         rules = load_rules(settings.rules_dir)
         self.router = Router(rules)
-        self._record_ruleset(rules.version)
-        self.broker.subscriber(
-            CASE_RECEIVED.name,
-            group_id=CONSUMER,
+        self.producer: AIOKafkaProducer | None = None
+        self.last_outcome = BatchOutcome()
+        self._watcher: asyncio.Task[None] | None = None
+        self._reloading = asyncio.Lock()
+        self.reloads = 0  # attempts finished, applied or refused (tests wait on it)
+        metrics.RULESET.info({"version": rules.version})
+        metrics.RULESET_LOADED_AT.set_to_current_time()
+        self.subscriber = self.broker.subscriber(
+            self.wiring.received,
+            group_id=self.wiring.group,
             batch=True,
-            max_records=500,
-            batch_timeout_ms=20,
+            max_records=MAX_RECORDS,
+            batch_timeout_ms=BATCH_TIMEOUT_MS,
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.NACK_ON_ERROR,
-            decoder=raw_body,
-        )(self.on_received)
+            decoder=_no_decoding,
+        )
+        self.subscriber(self.on_received)
 
-    @staticmethod
-    def _record_ruleset(version: str) -> None:
-        metrics.RULESET.info({"version": version})
-        metrics.RULESET_LOADED_AT.set_to_current_time()
+    async def start(self, *, watch: bool = True) -> None:
+        if self.wiring == Wiring():
+            await ensure_topics(self.settings.bootstrap_servers, ALL_TOPICS)
+        else:
+            topics = (self.wiring.received, self.wiring.routed, self.wiring.deadletter)
+            await ensure_topics(self.settings.bootstrap_servers, tuple(Topic(name, 6, "") for name in topics))
+        self.producer = make_producer(self.settings, f"{CONSUMER}-out")
+        await self.producer.start()
+        await self.broker.start()
+        if watch:
+            self._watcher = asyncio.create_task(self.watch_rules())
+
+    async def stop(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+        await self.broker.stop()
+        if self.producer is not None:
+            await self.producer.stop()
 
     async def on_received(self, body: Any, message: KafkaMessage) -> None:
-        publishes = []
-        for record in records_of(message):
-            parsed = parse_received(record.value or b"")
-            if isinstance(parsed, Malformed):
-                metrics.DEAD_LETTERS.labels("malformed").inc()
-                await dead_letter(
-                    self.broker,
-                    consumer=CONSUMER,
-                    reason=parsed.reason,
-                    topic=record.topic,
-                    payload=record.value,
-                    case_id=parsed.case_id,
-                )
-                continue
-            started = time.perf_counter()
-            try:
-                decision = self.router.decide(parsed.data)
-            except RoutingError as error:
-                metrics.DEAD_LETTERS.labels("undecidable").inc()
-                await dead_letter(
-                    self.broker,
-                    consumer=CONSUMER,
-                    reason=f"no decision: {error}",
-                    topic=record.topic,
-                    payload=record.value,
-                    case_id=parsed.caseid,
-                )
-                continue
-            metrics.DECISION_SECONDS.observe(time.perf_counter() - started)
-            metrics.DECISIONS.labels(
-                decision.disposition, decision.handling_level or "none", decision.urgency
-            ).inc()
-            for rule_id in decision.trace:
-                metrics.RULE_HITS.labels(rule_id).inc()
-            publishes.append(publish(self.broker, CASE_ROUTED.name, routed_event(parsed, decision, now())))
-        # Offsets are committed when this returns, so every routed event is acknowledged first.
-        await asyncio.gather(*publishes)
+        assert self.producer is not None, "start() first"
+        # Raises (so the batch is redelivered) only when Kafka does not take the events.
+        self.last_outcome = await route_batch(self.router, self.producer, self.wiring, message)
 
     def reload(self) -> bool:
-        """Compile the rules again; swap them in only if they are valid."""
+        """Compile the rules again; swap them in only if they are valid (synchronous, for tools and tests)."""
         try:
             rules = load_rules(self.settings.rules_dir)
         except RuleError as error:
-            metrics.RELOADS.labels("refused").inc()
-            log.error("refused new rules, still routing with the last good version:\n%s", error)
-            return False
+            return self._refused(error)
+        return self._apply(rules)
+
+    async def reload_async(self) -> bool:
+        """As reload(), with the files read and checked off the event loop so routing goes on meanwhile."""
+        async with self._reloading:
+            try:
+                rules = await asyncio.to_thread(load_rules, self.settings.rules_dir)
+            except RuleError as error:
+                return self._refused(error)
+            return self._apply(rules)
+
+    def _refused(self, error: RuleError) -> bool:
+        metrics.RELOADS.labels("refused").inc()
+        self.reloads += 1
+        log.error("refused new rules, still routing with %s:\n%s", self.router.rules.version, error)
+        return False
+
+    def _apply(self, rules: CompiledRules) -> bool:
+        self.reloads += 1
+        if rules.version == self.router.rules.version:
+            metrics.RELOADS.labels("unchanged").inc()
+            log.info("rules unchanged (version %s)", rules.version)
+            return True
         self.router.swap(rules)
-        self._record_ruleset(rules.version)
+        metrics.RULESET.info({"version": rules.version})
+        metrics.RULESET_LOADED_AT.set_to_current_time()
         metrics.RELOADS.labels("applied").inc()
         log.info("rules reloaded, version %s", rules.version)
         return True
 
     async def watch_rules(self) -> None:
-        async for _changes in awatch(self.settings.rules_dir, debounce=300, recursive=True):
-            self.reload()
+        async for _changes in awatch(self.settings.rules_dir, debounce=RELOAD_DEBOUNCE_MS, recursive=True):
+            await self.reload_async()
+
+
+async def _no_decoding(message: Any) -> None:
+    """The handler reads the records itself (services/router/batch.py): nothing to decode per record."""
+    return None
+
+
+def settle() -> None:
+    """Garbage collection for a process that routes (measured: about a quarter less CPU per case).
+
+    What start-up built (region tree, rules, directory: ~350k objects) moves out of the collector's
+    sight, so that full collections do not scan it again and again; and the youngest generation is
+    collected every 20,000 allocations instead of 700, since a batch allocates far more than that and
+    frees nearly all of it. Process-wide: only for the router's own process.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
 
 
 def create_app(settings: Settings) -> FastAPI:
     service = RouterService(settings)
+    settle()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await ensure_topics(settings.bootstrap_servers)
-        await service.broker.start()
-        watcher = asyncio.create_task(service.watch_rules())
+        await service.start()
         try:
             yield
         finally:
-            watcher.cancel()
-            await service.broker.stop()
+            await service.stop()
 
     app = FastAPI(title="xinfang router", lifespan=lifespan)
     app.state.service = service

@@ -20,6 +20,7 @@ from services.tracker import units
 from services.tracker.engine import CaseRecord
 
 ActionName = Literal[
+    "deliver",
     "accept",
     "reject",
     "extend",
@@ -34,6 +35,7 @@ ActionName = Literal[
 ]
 ACTIONS: tuple[str, ...] = get_args(ActionName)
 EVENT_TYPE: dict[str, str] = {
+    "deliver": "delivered",
     "accept": "accepted",
     "reject": "rejected",
     "extend": "extended",
@@ -59,7 +61,7 @@ class Action(BaseModel):
 
 
 class PlainAction(Action):
-    """accept, resume, reply, review, rereview."""
+    """deliver, accept, resume, reply, review, rereview."""
 
 
 class RejectAction(Action):
@@ -89,6 +91,7 @@ class ReportAction(Action):
 
 
 BODY_MODELS: dict[str, type[Action]] = {
+    "deliver": PlainAction,
     "accept": PlainAction,
     "reject": RejectAction,
     "extend": ExtendAction,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, cast
 
 from fastapi import Depends, FastAPI, Header, Path, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
@@ -143,6 +143,15 @@ def install_api(app: FastAPI, service: TrackerService) -> None:
         answer, status = await record_action(service, client, case_id, name, body, key)
         return JSONResponse(answer.model_dump(mode="json"), status_code=status)
 
+    @action("deliver")
+    async def deliver(
+        client: ClientDep,
+        case_id: CaseIdPath,
+        idempotency_key: IdempotencyKey = None,
+        body: actions.PlainAction | None = None,
+    ) -> JSONResponse:
+        return await act(client, case_id, "deliver", body or actions.PlainAction(), idempotency_key)
+
     @action("accept")
     async def accept(
         client: ClientDep,
@@ -243,7 +252,7 @@ def install_api(app: FastAPI, service: TrackerService) -> None:
             row = await conn.fetchrow("SELECT * FROM cases WHERE case_id = $1", case_id)
             if row is None or not client.may("read") or not readable(client, row):
                 raise ApiError(404, [field_error("case_id", "case_not_found")])
-            clocks = await readmodel.clocks_of(conn, [case_id], running_only=False)
+            clocks = await readmodel.clocks_of(conn, [case_id], service.resolver, running_only=False)
         return readmodel.case_view(row, readmodel.deadlines(clocks.get(case_id, []), service.resolver, now))
 
     @app.get(
@@ -278,7 +287,7 @@ def install_api(app: FastAPI, service: TrackerService) -> None:
         async with service.pool.acquire() as conn:
             rows = await readmodel.open_cases(conn, subtree_filter(unit_id, subtree), limit=limit + 1, after=after)
             page = rows[:limit]
-            clocks = await readmodel.clocks_of(conn, [r["case_id"] for r in page], running_only=True)
+            clocks = await readmodel.clocks_of(conn, [r["case_id"] for r in page], service.resolver, running_only=True)
         cases = [
             readmodel.case_view(r, readmodel.deadlines(clocks.get(r["case_id"], []), service.resolver, now))
             for r in page
@@ -294,6 +303,7 @@ def install_api(app: FastAPI, service: TrackerService) -> None:
 
 
 _SUMMARIES = {
+    "deliver": "签收（承办单位收到）/ Confirm receipt",
     "accept": "受理 / Accept",
     "reject": "不予受理 / Reject",
     "extend": "延期 / Extend the deadline",
@@ -330,9 +340,9 @@ async def record_action(
         event_id = (
             deterministic_id("tracker-api", client.name, idempotency_key) if idempotency_key else str(uuid.uuid4())
         )
-        previous = await store.seen(conn, event_id)
+        previous = (await store.seen(conn, [event_id])).get(event_id)
     if previous is not None:
-        status = "held" if previous == "held" else previous
+        status = cast(Literal["applied", "held", "refused", "duplicate"], previous)
         return readmodel.ActionAnswer(event_id=event_id, case_id=case_id, type=event_type, status=status), 200
     try:
         event = actions.to_event(

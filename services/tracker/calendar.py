@@ -43,6 +43,9 @@ class WorkCalendar:
 
     fallback: Mapping[int, FallbackYear] = field(default_factory=dict)
     _warned_years: set[int] = field(default_factory=set, repr=False, compare=False)
+    # Answers from the official data, which never change for a given day (the fallback is not cached,
+    # so that every use of it is still counted).
+    _official: dict[date, bool] = field(default_factory=dict, repr=False, compare=False)
 
     def has_official_data(self, year: int) -> bool:
         try:
@@ -126,10 +129,16 @@ class WorkCalendar:
         return count
 
     def _is_working(self, day: date, used: set[int]) -> bool:
+        known = self._official.get(day)
+        if known is not None:
+            return known
         try:
-            return bool(chinese_calendar.is_workday(day))
+            working = bool(chinese_calendar.is_workday(day))
         except NotImplementedError:
             pass
+        else:
+            self._official[day] = working
+            return working
         used.add(day.year)
         year = self.fallback.get(day.year, FallbackYear())
         if day in year.working_days:

@@ -25,13 +25,13 @@ from typing import Any
 import asyncpg
 from pydantic import ValidationError
 
-from services.common.db import Conn
 from services.common.envelope import Envelope, deterministic_id, now, wrap
 from services.common.errors import describe_validation_error
 from services.common.lifecycle import LIFECYCLE_TYPE, LifecycleBody, LifecycleEvent
 from services.common.schemas import DeadLetter, ReceivedCase, RoutedCase
 from services.common.topics import CASE_LIFECYCLE, CASE_RECEIVED, CASE_ROUTED, DEADLETTER
 from services.tracker import engine, metrics, store
+from services.tracker.batch import CaseBatch, Parked
 from services.tracker.engine import Applied, Held, Incoming, Outcome, Refused
 from services.tracker.records import PolicyResolver
 
@@ -54,6 +54,10 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.CannotConnectNowError,
 )
 
+# Parametrised once: building a generic model per record is costly.
+_RECEIVED = Envelope[ReceivedCase]
+_ROUTED = Envelope[RoutedCase]
+_LIFECYCLE = Envelope[LifecycleBody]
 _TOPIC_RANK = {CASE_RECEIVED.name: 0, CASE_ROUTED.name: 1, CASE_LIFECYCLE.name: 2}
 Publish = Callable[[str, Envelope[Any]], Awaitable[None]]
 
@@ -78,17 +82,17 @@ def parse(topic: str, value: bytes) -> Incoming | Malformed:
     """The event in a record of case.received, case.routed or case.lifecycle."""
     try:
         if topic == CASE_RECEIVED.name:
-            received = Envelope[ReceivedCase].model_validate_json(value)
+            received = _RECEIVED.model_validate_json(value)
             _check_envelope(received, "case.received", received.data.case_id)
             data = received.data
             return Incoming(received.id, data.case_id, "received", data.received_by, data.received_at, data)
         if topic == CASE_ROUTED.name:
-            routed = Envelope[RoutedCase].model_validate_json(value)
+            routed = _ROUTED.model_validate_json(value)
             _check_envelope(routed, "case.routed", routed.data.case_id)
             data_r = routed.data
             return Incoming(routed.id, data_r.case_id, "routed", "router", data_r.routed_at, data_r)
         if topic == CASE_LIFECYCLE.name:
-            envelope = Envelope[LifecycleBody].model_validate_json(value)
+            envelope = _LIFECYCLE.model_validate_json(value)
             event = envelope.data.root
             _check_envelope(envelope, LIFECYCLE_TYPE, event.case_id)
             return Incoming(event.event_id, event.case_id, event.type, event.actor, event.at, event)
@@ -131,6 +135,11 @@ class Consumer:
         self.publish = publish
 
     async def handle(self, pool: asyncpg.Pool, records: Sequence[Record]) -> None:
+        metrics.BATCH_EVENTS.observe(len(records))
+        with metrics.BATCH_SECONDS.time():
+            await self._handle(pool, records)
+
+    async def _handle(self, pool: asyncpg.Pool, records: Sequence[Record]) -> None:
         try:
             await self._batch(pool, records)
         except TRANSIENT_ERRORS:
@@ -164,9 +173,11 @@ class Consumer:
         parsed.sort(key=lambda pair: (pair[1].case_id, _TOPIC_RANK.get(pair[0].topic, 3)))
         if parsed:
             async with pool.acquire() as conn, conn.transaction():
-                await store.lock_cases(conn, (incoming.case_id for _, incoming in parsed))
+                batch = CaseBatch(conn, self.resolver)
+                await batch.load((i.event_id for _, i in parsed), (i.case_id for _, i in parsed))
                 for record, incoming in parsed:
-                    await self.process(conn, record, incoming, effects)
+                    await self.process(batch, record, incoming, effects)
+                await batch.flush()
                 await self._flush(effects)
         else:
             await self._flush(effects)
@@ -178,20 +189,19 @@ class Consumer:
             await asyncio.gather(*(self.publish(topic, envelope) for topic, envelope in effects.outgoing))
             effects.outgoing.clear()
 
-    async def process(self, conn: Conn, record: Record, incoming: Incoming, effects: BatchEffects) -> None:
-        previous = await store.seen(conn, incoming.event_id)
-        if previous is not None:
+    async def process(self, batch: CaseBatch, record: Record, incoming: Incoming, effects: BatchEffects) -> None:
+        if incoming.event_id in batch.seen:
             effects.count(lambda: metrics.EVENTS_DUPLICATE.labels(incoming.type).inc())
             return
-        case = await store.load_case(conn, incoming.case_id, self.resolver)
+        case = batch.record(incoming.case_id)
         outcome = engine.decide(case, incoming, self.resolver)
-        await self.record(conn, record, incoming, case, outcome, effects, held_before=False)
+        self.record(batch, record, incoming, case, outcome, effects, held_before=False)
         if isinstance(outcome, Applied):
-            await self.retry_parked(conn, incoming.case_id, effects)
+            await self.retry_parked(batch, incoming.case_id, effects)
 
-    async def record(
+    def record(
         self,
-        conn: Conn,
+        batch: CaseBatch,
         record: Record,
         incoming: Incoming,
         case: engine.CaseRecord | None,
@@ -204,53 +214,54 @@ class Consumer:
         event_type = _audit_type(incoming)
         ruleset = case.row.get("ruleset_version") if case is not None else None
         if isinstance(outcome, Applied):
-            await self._store_applied(conn, incoming, outcome)
-            await store.record_handled(conn, incoming.event_id, incoming.case_id, incoming.type, "applied")
-            await store.audit(
-                conn,
+            after = batch.apply(incoming.case_id, incoming.at, outcome)
+            batch.handled(incoming.event_id, incoming.case_id, incoming.type, "applied")
+            batch.audit(
                 **common,
                 event_type=event_type,
                 at=incoming.at,
                 outcome="applied",
-                ruleset_version=outcome.case.get("ruleset_version", ruleset),
+                ruleset_version=after.row.get("ruleset_version"),
                 policy_version=outcome.policy_version,
                 detail=_applied_detail(outcome, held_before),
             )
             for derived in outcome.derived:
                 effects.outgoing.append((CASE_LIFECYCLE.name, lifecycle_envelope(derived)))
             before = dict(case.row) if case is not None else None
-            after = {**(before or {}), **outcome.case}
-            effects.count(lambda: metrics.observe_applied(incoming.type, after, before, outcome))
+            effects.count(lambda: metrics.observe_applied(incoming.type, after.row, before, outcome))
         elif isinstance(outcome, Held):
-            await store.park(
-                conn,
-                event_id=incoming.event_id,
-                case_id=incoming.case_id,
-                topic=record.topic,
-                event_type=incoming.type,
-                at=incoming.at,
-                payload=record.value,
-                reason=f"{outcome.kind}: {outcome.reason}",
+            batch.park(
+                Parked(
+                    incoming.event_id,
+                    incoming.case_id,
+                    record.topic,
+                    incoming.type,
+                    incoming.at,
+                    record.value,
+                    f"{outcome.kind}: {outcome.reason}",
+                )
             )
-            await store.audit(
-                conn,
-                **common,
-                event_type=event_type,
-                at=incoming.at,
-                outcome="held",
-                ruleset_version=ruleset,
-                detail={"kind": outcome.kind, "reason": outcome.reason},
-            )
+            if case is not None:
+                # A case not received yet has no audit trail to append to: its parked events enter it
+                # when they are applied (marked was_held) or refused.
+                batch.audit(
+                    **common,
+                    event_type=event_type,
+                    at=incoming.at,
+                    outcome="held",
+                    ruleset_version=ruleset,
+                    detail={"kind": outcome.kind, "reason": outcome.reason},
+                )
             effects.count(lambda: metrics.EVENTS_HELD.labels(incoming.type, outcome.kind).inc())
         elif isinstance(outcome, Refused):
-            await self.refuse(conn, record, incoming, outcome.kind, outcome.reason, effects, ruleset=ruleset)
+            self.refuse(batch, record, incoming, outcome.kind, outcome.reason, effects, ruleset=ruleset)
         else:
-            await store.record_handled(conn, incoming.event_id, incoming.case_id, incoming.type, "duplicate")
+            batch.handled(incoming.event_id, incoming.case_id, incoming.type, "duplicate")
             effects.count(lambda: metrics.EVENTS_DUPLICATE.labels(incoming.type).inc())
 
-    async def refuse(
+    def refuse(
         self,
-        conn: Conn,
+        batch: CaseBatch,
         record: Record,
         incoming: Incoming,
         kind: str,
@@ -260,9 +271,8 @@ class Consumer:
         ruleset: str | None = None,
     ) -> None:
         """Record a refusal (state untouched) in the audit, and dead-letter the event with the reason."""
-        await store.record_handled(conn, incoming.event_id, incoming.case_id, incoming.type, "refused")
-        await store.audit(
-            conn,
+        batch.handled(incoming.event_id, incoming.case_id, incoming.type, "refused")
+        batch.audit(
             case_id=incoming.case_id,
             event_id=incoming.event_id,
             event_type=_audit_type(incoming),
@@ -275,25 +285,23 @@ class Consumer:
         self._dead_letter(effects, record, kind, reason, incoming.case_id, event_id=incoming.event_id)
         effects.count(lambda: metrics.EVENTS_REFUSED.labels(incoming.type, kind).inc())
 
-    async def retry_parked(self, conn: Conn, case_id: str, effects: BatchEffects) -> None:
+    async def retry_parked(self, batch: CaseBatch, case_id: str, effects: BatchEffects) -> None:
         """Apply the case's parked events that now fit, until none does (each may unblock another)."""
-        if not await store.has_parked(conn, case_id):
-            return
         progress = True
         while progress:
             progress = False
-            for row in await store.parked_for(conn, case_id):
-                record = Record(row["topic"], bytes(row["payload"]))
+            for parked in await batch.parked(case_id):
+                record = Record(parked.topic, parked.payload)
                 incoming = parse(record.topic, record.value)
                 if isinstance(incoming, Malformed):  # cannot happen: it parsed when it was parked
-                    await store.unpark(conn, row["event_id"])
+                    batch.unpark(parked)
                     continue
-                case = await store.load_case(conn, case_id, self.resolver)
+                case = batch.record(case_id)
                 outcome = engine.decide(case, incoming, self.resolver)
                 if isinstance(outcome, Held):
                     continue
-                await store.unpark(conn, row["event_id"])
-                await self.record(conn, record, incoming, case, outcome, effects, held_before=True)
+                batch.unpark(parked)
+                self.record(batch, record, incoming, case, outcome, effects, held_before=True)
                 if isinstance(outcome, Applied):
                     progress = True
                     break  # the case changed: start again from its oldest parked event
@@ -303,6 +311,7 @@ class Consumer:
         effects = BatchEffects()
         async with pool.acquire() as conn, conn.transaction():
             rows = await store.expire_parked(conn, parked_before=parked_before, limit=limit)
+            batch = CaseBatch(conn, self.resolver)
             for row in rows:
                 record = Record(row["topic"], bytes(row["payload"]))
                 incoming = parse(record.topic, record.value)
@@ -311,19 +320,12 @@ class Consumer:
                 kind, _, reason = str(row["reason"]).partition(": ")
                 since = row["parked_at"].isoformat(timespec="seconds")
                 why = f"{reason} (held since {since}; the event it depends on never came)"
-                await self.refuse(conn, record, incoming, kind or "premature", why, effects)
+                self.refuse(batch, record, incoming, kind or "premature", why, effects)
+            await batch.flush()
             await self._flush(effects)
         for action in effects.counts:
             action()
         return len(rows)
-
-    async def _store_applied(self, conn: Conn, incoming: Incoming, applied: Applied) -> None:
-        if applied.new_case:
-            await store.insert_case(conn, applied.case)
-        else:
-            await store.update_case(conn, incoming.case_id, applied.case)
-        await store.supersede_clocks(conn, incoming.case_id, applied.superseded, incoming.at)
-        await store.write_clocks(conn, incoming.case_id, applied.clocks)
 
     def _dead_letter(
         self,
@@ -360,9 +362,8 @@ class Consumer:
         )
 
     async def _internal_failure(self, pool: asyncpg.Pool, record: Record) -> None:
-        log.exception(
-            "record %s/%s@%s cannot be applied; dead-lettering it", record.topic, record.partition, record.offset
-        )
+        where = f"{record.topic}/{record.partition}@{record.offset}"
+        log.exception("record %s cannot be applied; dead-lettering it", where)
         effects = BatchEffects()
         incoming = parse(record.topic, record.value)
         if isinstance(incoming, Malformed):
@@ -370,9 +371,9 @@ class Consumer:
             await self._flush(effects)
             return
         async with pool.acquire() as conn, conn.transaction():
-            await self.refuse(
-                conn, record, incoming, "internal", "the tracker could not apply it (see its log)", effects
-            )
+            batch = CaseBatch(conn, self.resolver)
+            self.refuse(batch, record, incoming, "internal", "the tracker could not apply it (see its log)", effects)
+            await batch.flush()
             await self._flush(effects)
         for action in effects.counts:
             action()

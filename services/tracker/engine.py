@@ -281,6 +281,17 @@ def _timeline_event(event: LifecycleEvent) -> TimelineEvent:
 # --- shared ------------------------------------------------------------------------------------------
 
 
+def advanced(record: CaseRecord | None, applied: Applied) -> CaseRecord:
+    """The case as it is stored once `applied` is written (what reloading it would give)."""
+    row = dict(applied.case) if record is None or applied.new_case else {**record.row, **applied.case}
+    clocks = {} if record is None else dict(record.clocks)
+    for stage in applied.superseded:
+        clocks.pop(stage, None)
+    for write in applied.clocks:
+        clocks[write.stage] = write.stored()
+    return CaseRecord(row, clocks)
+
+
 def state_of(record: CaseRecord, resolver: PolicyResolver) -> CaseState:
     """The state machine's view of a stored case."""
     row = record.row

@@ -7,7 +7,8 @@ sends the case back to the accept stage with the new unit. No I/O: the caller st
 
 Disposition `handle` (本机关办理): the receiving unit is the handling unit and already has the case,
 so routing counts as delivery: the case goes straight to `delivered` and the accept clock starts at
-routing. A later `delivered` from that unit's own system is taken as a no-op.
+routing. A later `delivered` from that unit's own system is taken as a no-op. Every routing that
+does not end the case completes the route stage (登记、转送、交办 done).
 
 Refusal kinds:
 - unknown_case: a routed or lifecycle event for a case never received.

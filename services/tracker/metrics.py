@@ -48,6 +48,15 @@ EVENTS_REFUSED = Counter(
     ["type", "reason"],
 )
 
+BATCH_EVENTS = Histogram(
+    "xf_tracker_batch_events", "Records per consumed batch", buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
+)
+BATCH_SECONDS = Histogram(
+    "xf_tracker_batch_seconds",
+    "One consumed batch: its database transaction and the messages it publishes",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
+)
+
 # --- lifecycle ----------------------------------------------------------------------------------------
 STAGE_COMPLETIONS = Counter(
     "xf_tracker_stage_completions_total",

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.common.db import Conn
 from services.common.schemas import Channel, Disposition, Flag, Level, Urgency
 from services.intake.auth import UnitFilter
+from services.tracker import store
 from services.tracker.clock import Status
 from services.tracker.records import SUPERSEDED, PolicyResolver, Row, clock_from_row
 
@@ -143,7 +144,9 @@ def case_view(row: Row, clocks: Sequence[Deadline]) -> CaseDeadlines:
     )
 
 
-async def clocks_of(conn: Conn, case_ids: Sequence[str], *, running_only: bool) -> dict[str, list[asyncpg.Record]]:
+async def clocks_of(
+    conn: Conn, case_ids: Sequence[str], resolver: PolicyResolver, *, running_only: bool
+) -> dict[str, list[asyncpg.Record]]:
     rows = await conn.fetch(
         """SELECT * FROM clocks WHERE case_id = ANY($1::text[]) AND outcome IS DISTINCT FROM $2
              AND ($3 = false OR completed_at IS NULL)""",
@@ -152,6 +155,7 @@ async def clocks_of(conn: Conn, case_ids: Sequence[str], *, running_only: bool) 
         running_only,
     )
     found: dict[str, list[asyncpg.Record]] = {}
+    await store.known_policies(conn, resolver, {row["policy_version"] for row in rows})
     for row in rows:
         found.setdefault(row["case_id"], []).append(row)
     return found

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -34,15 +34,27 @@ class PolicyResolver:
     def named(self, name: str) -> DeadlinePolicy:
         return self.policies.get(name)
 
-    def from_snapshot(self, snapshot: Mapping[str, Any] | None, name: str) -> DeadlinePolicy:
-        if snapshot is None:  # rows written before snapshots were kept: the policy as it is today
-            return self.policies.get(name)
+    def knows(self, version: str) -> bool:
+        return version in self._snapshots or any(p.version == version for p in self.policies.policies.values())
+
+    def register(self, snapshot: Mapping[str, Any]) -> DeadlinePolicy:
+        """Rebuild a stored policy version (checked against its hash) and remember it."""
         version = str(snapshot["version"])
         cached = self._snapshots.get(version)
         if cached is None:
-            cached = self.policies.from_snapshot(snapshot)
-            self._snapshots[version] = cached
+            cached = self._snapshots[version] = self.policies.from_snapshot(snapshot)
         return cached
+
+    def version(self, version: str, name: str) -> DeadlinePolicy:
+        """The policy a running clock started with: by its version, else (never stored) today's `name`."""
+        cached = self._snapshots.get(version)
+        if cached is not None:
+            return cached
+        for policy in self.policies.policies.values():
+            if policy.version == version:
+                self._snapshots[version] = policy
+                return policy
+        return self.policies.get(name)
 
 
 @dataclass(frozen=True)
@@ -82,6 +94,10 @@ class ClockWrite:
     outcome: str | None
     escalation_levels: int
     breach_window: timedelta
+    clock: Clock = field(compare=False, repr=False)  # what the row was computed from (not a column)
+
+    def stored(self) -> StoredClock:
+        return StoredClock(self.clock, self.generation, self.unit, self.alert_level, self.due_at)
 
 
 def clock_write(clock: Clock, *, generation: int, unit: str | None, alert_level: int) -> ClockWrite:
@@ -112,7 +128,7 @@ def clock_write(clock: Clock, *, generation: int, unit: str | None, alert_level:
         generation=generation,
         policy=clock.policy.name,
         policy_version=clock.policy.version,
-        policy_snapshot=clock.policy.snapshot(),
+        policy_snapshot=_snapshot(clock.policy),
         started_at=clock.started_at,
         limit_value=clock.limit,
         pauses=[_pause_json(p) for p in clock.pauses],
@@ -130,12 +146,24 @@ def clock_write(clock: Clock, *, generation: int, unit: str | None, alert_level:
         outcome=outcome,
         escalation_levels=sp.escalation.levels,
         breach_window=breach_window,
+        clock=clock,
     )
 
 
+_SNAPSHOTS: dict[str, dict[str, Any]] = {}
+
+
+def _snapshot(policy: DeadlinePolicy) -> dict[str, Any]:
+    """A policy version's snapshot, built once (every clock under that version stores the same)."""
+    snapshot = _SNAPSHOTS.get(policy.version)
+    if snapshot is None:
+        snapshot = _SNAPSHOTS[policy.version] = policy.snapshot()
+    return snapshot
+
+
 def clock_from_row(row: Row, resolver: PolicyResolver) -> StoredClock:
-    snapshot = _json(row["policy_snapshot"])
-    policy = resolver.from_snapshot(snapshot, row["policy"])
+    snapshot = _json(row["policy_snapshot"])  # only on rows written before migration 004
+    policy = resolver.register(snapshot) if snapshot else resolver.version(row["policy_version"], row["policy"])
     clock = Clock(
         stage=row["stage"],
         started_at=row["started_at"],

@@ -1,4 +1,5 @@
-"""The tracker's reads and writes in PostgreSQL. Every function runs inside the caller's transaction."""
+"""The tracker's reads and writes in PostgreSQL, a batch at a time. Every function runs inside the
+caller's transaction; each is one statement (or one pipelined executemany) whatever the batch size."""
 
 from __future__ import annotations
 
@@ -14,18 +15,19 @@ from services.tracker.engine import CaseRecord
 from services.tracker.policy import Stage
 from services.tracker.records import SUPERSEDED, ClockWrite, PolicyResolver, StoredClock, clock_from_row
 
-# Columns the engine may write; anything else is a programming error, not a query.
-CASE_COLUMNS: frozenset[str] = frozenset(
-    {
-        "case_id", "received_at", "channel", "category", "region", "people_count", "received_by", "stage",
-        "stage_since", "closed", "outcome", "disposition", "handling_unit", "handling_level", "co_units",
-        "lead_leader", "urgency", "flags", "deadline_policy", "ruleset_version", "routed_at",
-        "report_within_hours", "reports", "satisfied", "assignment_from", "assignment_due_days",
-        "review_unit", "rereview_unit", "delivered_at", "accepted_at", "rejected_at", "replied_at",
-        "review_requested_at", "reviewed_at", "rereview_requested_at", "rereviewed_at", "closed_at",
-        "last_event_at",
-    }
-)  # fmt: skip
+# Every column the tracker writes, with the value a new case starts with.
+CASE_DEFAULTS: dict[str, Any] = {
+    "case_id": None, "received_at": None, "channel": None, "category": None, "region": None,
+    "people_count": None, "received_by": None, "stage": None, "stage_since": None, "closed": False,
+    "outcome": None, "disposition": None, "handling_unit": None, "handling_level": None, "co_units": [],
+    "lead_leader": None, "urgency": None, "flags": [], "deadline_policy": None, "ruleset_version": None,
+    "routed_at": None, "report_within_hours": None, "reports": [], "satisfied": None,
+    "assignment_from": None, "assignment_due_days": None, "review_unit": None, "rereview_unit": None,
+    "delivered_at": None, "accepted_at": None, "rejected_at": None, "replied_at": None,
+    "review_requested_at": None, "reviewed_at": None, "rereview_requested_at": None, "rereviewed_at": None,
+    "closed_at": None, "last_event_at": None,
+}  # fmt: skip
+CASE_COLUMNS: tuple[str, ...] = tuple(CASE_DEFAULTS)
 
 
 async def lock_cases(conn: Conn, case_ids: Iterable[str]) -> None:
@@ -43,53 +45,79 @@ async def lock_cases(conn: Conn, case_ids: Iterable[str]) -> None:
         )
 
 
-async def seen(conn: Conn, event_id: str) -> str | None:
-    """How the event was handled before: applied, refused, duplicate, held; None if never."""
-    outcome: str | None = await conn.fetchval(
-        """SELECT outcome FROM applied_events WHERE event_id = $1
-           UNION ALL SELECT 'held' FROM parked_events WHERE event_id = $1 LIMIT 1""",
-        event_id,
+async def seen(conn: Conn, event_ids: Sequence[str]) -> dict[str, str]:
+    """How each of these events was handled before: applied, refused, duplicate, or held (parked)."""
+    rows = await conn.fetch(
+        """SELECT event_id, outcome FROM applied_events WHERE event_id = ANY($1::text[])
+           UNION ALL SELECT event_id, 'held' FROM parked_events WHERE event_id = ANY($1::text[])""",
+        list(event_ids),
     )
-    return outcome
+    return {row["event_id"]: row["outcome"] for row in rows}
+
+
+async def load_cases(
+    conn: Conn, case_ids: Sequence[str], resolver: PolicyResolver, *, lock: bool = True
+) -> dict[str, CaseRecord]:
+    """The cases that exist among these, with their current clocks; locked unless `lock` is False
+    (locked clock rows are skipped by the scanner until the transaction ends)."""
+    suffix = " FOR UPDATE" if lock else ""
+    ids = list(case_ids)
+    rows = await conn.fetch("SELECT * FROM cases WHERE case_id = ANY($1::text[])" + suffix, ids)
+    clock_rows = await conn.fetch(
+        "SELECT * FROM clocks WHERE case_id = ANY($1::text[]) AND outcome IS DISTINCT FROM $2" + suffix, ids, SUPERSEDED
+    )
+    await known_policies(conn, resolver, {r["policy_version"] for r in clock_rows})
+    clocks: dict[str, dict[Stage, StoredClock]] = {}
+    for clock_row in clock_rows:
+        stored = clock_from_row(clock_row, resolver)
+        clocks.setdefault(clock_row["case_id"], {})[stored.clock.stage] = stored
+    return {row["case_id"]: CaseRecord(dict(row), clocks.get(row["case_id"], {})) for row in rows}
+
+
+async def known_policies(conn: Conn, resolver: PolicyResolver, versions: Iterable[str]) -> None:
+    """Make the resolver know these stored policy versions (older ones than today's rule file's)."""
+    missing = [v for v in versions if not resolver.knows(v)]
+    if missing:
+        for row in await conn.fetch("SELECT snapshot FROM policy_snapshots WHERE version = ANY($1::text[])", missing):
+            resolver.register(json.loads(row["snapshot"]))
 
 
 async def load_case(conn: Conn, case_id: str, resolver: PolicyResolver, *, lock: bool = True) -> CaseRecord | None:
-    """The case and its current clocks; locked (the scanner skips them) unless `lock` is False."""
-    suffix = " FOR UPDATE" if lock else ""
-    row = await conn.fetchrow("SELECT * FROM cases WHERE case_id = $1" + suffix, case_id)
-    if row is None:
-        return None
-    clock_rows = await conn.fetch(
-        "SELECT * FROM clocks WHERE case_id = $1 AND outcome IS DISTINCT FROM $2" + suffix, case_id, SUPERSEDED
+    return (await load_cases(conn, [case_id], resolver, lock=lock)).get(case_id)
+
+
+async def cases_with_parked(conn: Conn, case_ids: Sequence[str]) -> set[str]:
+    rows = await conn.fetch(
+        "SELECT DISTINCT case_id FROM parked_events WHERE case_id = ANY($1::text[])", list(case_ids)
     )
-    clocks: dict[Stage, StoredClock] = {}
-    for clock_row in clock_rows:
-        stored = clock_from_row(clock_row, resolver)
-        clocks[stored.clock.stage] = stored
-    return CaseRecord(dict(row), clocks)
+    return {row["case_id"] for row in rows}
 
 
-async def insert_case(conn: Conn, columns: Mapping[str, Any]) -> None:
-    names = _checked(columns)
-    placeholders = ", ".join(f"${i}" for i in range(1, len(names) + 1))
-    await conn.execute(f"INSERT INTO cases ({', '.join(names)}) VALUES ({placeholders})", *(columns[n] for n in names))
+async def parked_for(conn: Conn, case_id: str) -> list[asyncpg.Record]:
+    """The case's parked events, locked for this transaction."""
+    return await conn.fetch("SELECT * FROM parked_events WHERE case_id = $1 FOR UPDATE", case_id)
 
 
-async def update_case(conn: Conn, case_id: str, columns: Mapping[str, Any]) -> None:
-    names = _checked(columns)
-    sets = ", ".join(f"{name} = ${i}" for i, name in enumerate(names, start=2))
-    await conn.execute(
-        f"UPDATE cases SET {sets}, version = version + 1, updated_at = now() WHERE case_id = $1",
-        case_id,
-        *(columns[n] for n in names),
-    )
+# --- writes -------------------------------------------------------------------------------------------
+
+_CASE_UPSERT = f"""
+INSERT INTO cases ({", ".join(CASE_COLUMNS)}) VALUES ({", ".join(f"${i}" for i in range(1, len(CASE_COLUMNS) + 1))})
+ON CONFLICT (case_id) DO UPDATE SET
+    {", ".join(f"{c} = EXCLUDED.{c}" for c in CASE_COLUMNS if c != "case_id")},
+    version = cases.version + 1, updated_at = now()
+"""
 
 
-def _checked(columns: Mapping[str, Any]) -> list[str]:
-    unknown = set(columns) - CASE_COLUMNS
-    if unknown:
-        raise ValueError(f"not a case column: {', '.join(sorted(unknown))}")
-    return sorted(columns)
+async def write_cases(conn: Conn, rows: Iterable[Mapping[str, Any]]) -> None:
+    """Each case's whole row as it now is (unknown keys are an error, missing ones take defaults)."""
+    values = []
+    for row in rows:
+        unknown = set(row) - set(CASE_COLUMNS) - {"version", "updated_at"}
+        if unknown:
+            raise ValueError(f"not a case column: {', '.join(sorted(unknown))}")
+        values.append(tuple(row.get(c, CASE_DEFAULTS[c]) for c in CASE_COLUMNS))
+    if values:
+        await conn.executemany(_CASE_UPSERT, values)
 
 
 _CLOCK_UPSERT = """
@@ -112,128 +140,113 @@ ON CONFLICT (case_id, stage) DO UPDATE SET
 """
 
 
-async def write_clocks(conn: Conn, case_id: str, writes: Sequence[ClockWrite]) -> None:
-    if not writes:
-        return
-    await conn.executemany(
-        _CLOCK_UPSERT,
-        [
-            (
-                case_id,
-                w.stage,
-                w.generation,
-                w.policy,
-                w.policy_version,
-                json.dumps(w.policy_snapshot, sort_keys=True),
-                w.started_at,
-                w.limit_value,
-                json.dumps(w.pauses),
-                json.dumps(w.extensions, ensure_ascii=False),
-                w.completed_at,
-                w.due_date,
-                w.due_at,
-                w.warn_at,
-                w.paused_since,
-                w.paused_total,
-                w.extended_days,
-                w.unit,
-                w.alert_level,
-                w.next_alert_at,
-                w.outcome,
-                w.escalation_levels,
-                w.breach_window,
-            )
-            for w in writes
-        ],
-    )
-
-
-async def supersede_clocks(conn: Conn, case_id: str, stages: Sequence[Stage], at: datetime) -> None:
-    if stages:
-        await conn.execute(
-            """UPDATE clocks SET outcome = $3, completed_at = coalesce(completed_at, $4), next_alert_at = NULL
-               WHERE case_id = $1 AND stage = ANY($2::text[])""",
+async def write_clocks(conn: Conn, writes: Sequence[tuple[str, ClockWrite]]) -> None:
+    """Clock rows, in order; each policy version they run under is stored once in policy_snapshots."""
+    versions = {w.policy_version: w for _, w in writes}
+    if versions:
+        await conn.executemany(
+            """INSERT INTO policy_snapshots (version, name, snapshot) VALUES ($1, $2, $3::jsonb)
+               ON CONFLICT (version) DO NOTHING""",
+            [(v, w.policy, _snapshot_json(w)) for v, w in versions.items()],
+        )
+    values = [
+        (
             case_id,
-            list(stages),
-            SUPERSEDED,
-            at,
+            w.stage,
+            w.generation,
+            w.policy,
+            w.policy_version,
+            None,  # policy_snapshots holds it
+            w.started_at,
+            w.limit_value,
+            json.dumps(w.pauses),
+            json.dumps(w.extensions, ensure_ascii=False),
+            w.completed_at,
+            w.due_date,
+            w.due_at,
+            w.warn_at,
+            w.paused_since,
+            w.paused_total,
+            w.extended_days,
+            w.unit,
+            w.alert_level,
+            w.next_alert_at,
+            w.outcome,
+            w.escalation_levels,
+            w.breach_window,
+        )
+        for case_id, w in writes
+    ]
+    if values:
+        await conn.executemany(_CLOCK_UPSERT, values)
+
+
+_SNAPSHOTS: dict[str, str] = {}
+
+
+def _snapshot_json(write: ClockWrite) -> str:
+    """A policy version's snapshot serialised once (it is the same for every clock under it)."""
+    text = _SNAPSHOTS.get(write.policy_version)
+    if text is None:
+        text = json.dumps(write.policy_snapshot, sort_keys=True)
+        _SNAPSHOTS[write.policy_version] = text
+    return text
+
+
+async def supersede_clocks(conn: Conn, items: Iterable[tuple[str, Stage, datetime]]) -> None:
+    values = [(case_id, stage, SUPERSEDED, at) for case_id, stage, at in items]
+    if values:
+        await conn.executemany(
+            """UPDATE clocks SET outcome = $3, completed_at = coalesce(completed_at, $4), next_alert_at = NULL
+               WHERE case_id = $1 AND stage = $2""",
+            values,
         )
 
 
-async def record_handled(conn: Conn, event_id: str, case_id: str, event_type: str, outcome: str) -> None:
-    await conn.execute(
-        """INSERT INTO applied_events (event_id, case_id, type, outcome) VALUES ($1, $2, $3, $4)
-           ON CONFLICT (event_id) DO NOTHING""",
-        event_id,
-        case_id,
-        event_type,
-        outcome,
-    )
+async def record_handled(conn: Conn, rows: Iterable[tuple[str, str, str, str]]) -> None:
+    """(event_id, case_id, type, outcome) for each event handled for good."""
+    values = list(rows)
+    if values:
+        await conn.executemany(
+            """INSERT INTO applied_events (event_id, case_id, type, outcome) VALUES ($1, $2, $3, $4)
+               ON CONFLICT (event_id) DO NOTHING""",
+            values,
+        )
 
 
-async def audit(
-    conn: Conn,
-    *,
-    case_id: str,
-    event_id: str,
-    event_type: str,
-    actor: str,
-    at: datetime,
-    outcome: str,
-    ruleset_version: str | None = None,
-    policy_version: str | None = None,
-    detail: Mapping[str, Any] | None = None,
-) -> None:
-    """Append one audit record: every change and every held or refused event (append-only)."""
-    await conn.execute(
-        """INSERT INTO audit_log (case_id, event_id, event_type, actor, at, outcome,
-               ruleset_version, policy_version, detail)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)""",
-        case_id,
-        event_id,
-        event_type,
-        actor,
-        at,
-        outcome,
-        ruleset_version,
-        policy_version,
-        json.dumps(detail or {}, ensure_ascii=False, default=str),
-    )
+AUDIT_COLUMNS = (
+    "case_id", "event_id", "event_type", "actor", "at", "outcome", "ruleset_version", "policy_version", "detail",
+)  # fmt: skip
 
 
-# --- parked (premature) events -------------------------------------------------------------------------
+async def audit(conn: Conn, rows: Iterable[Mapping[str, Any]]) -> None:
+    """Append audit records, in order: every change and every held or refused event (append-only)."""
+    values = [
+        tuple(json.dumps(row.get(c) or {}, ensure_ascii=False, default=str) if c == "detail" else row.get(c)
+              for c in AUDIT_COLUMNS)
+        for row in rows
+    ]  # fmt: skip
+    if values:
+        await conn.executemany(
+            f"""INSERT INTO audit_log ({", ".join(AUDIT_COLUMNS)})
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)""",
+            values,
+        )
 
 
-async def park(
-    conn: Conn, *, event_id: str, case_id: str, topic: str, event_type: str, at: datetime, payload: bytes, reason: str
-) -> None:
-    await conn.execute(
-        """INSERT INTO parked_events (event_id, case_id, topic, type, at, payload, reason)
-           VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_id) DO NOTHING""",
-        event_id,
-        case_id,
-        topic,
-        event_type,
-        at,
-        payload,
-        reason,
-    )
+async def park(conn: Conn, rows: Iterable[Mapping[str, Any]]) -> None:
+    values = [(r["event_id"], r["case_id"], r["topic"], r["type"], r["at"], r["payload"], r["reason"]) for r in rows]
+    if values:
+        await conn.executemany(
+            """INSERT INTO parked_events (event_id, case_id, topic, type, at, payload, reason)
+               VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_id) DO NOTHING""",
+            values,
+        )
 
 
-async def parked_for(conn: Conn, case_id: str) -> list[asyncpg.Record]:
-    """The case's parked events, oldest business time first, locked for this transaction."""
-    return await conn.fetch(
-        "SELECT * FROM parked_events WHERE case_id = $1 ORDER BY at, parked_at, event_id FOR UPDATE", case_id
-    )
-
-
-async def has_parked(conn: Conn, case_id: str) -> bool:
-    found: bool = await conn.fetchval("SELECT EXISTS (SELECT 1 FROM parked_events WHERE case_id = $1)", case_id)
-    return found
-
-
-async def unpark(conn: Conn, event_id: str) -> None:
-    await conn.execute("DELETE FROM parked_events WHERE event_id = $1", event_id)
+async def unpark(conn: Conn, event_ids: Sequence[str]) -> None:
+    if event_ids:
+        await conn.execute("DELETE FROM parked_events WHERE event_id = ANY($1::text[])", list(event_ids))
 
 
 async def expire_parked(conn: Conn, *, parked_before: datetime, limit: int) -> list[asyncpg.Record]:

@@ -6,8 +6,8 @@ is the case as known at that instant.
 Stage starts and ends:
 - route: starts at received; ends at the first `routed` or `delivered` (or, if neither was
   recorded, at the first accepted/rejected/reassigned, which imply it). A `routed` event may carry
-  the `disposition`: `handle` means routing delivered the case (accept starts then); merge,
-  divert_legal, redirect and reject_concluded end every clock there.
+  the `disposition` (the tracker service always gives it): `handle` means routing delivered the case
+  (accept starts then); merge, divert_legal, redirect and reject_concluded end every clock there.
 - accept: starts at `delivered`; if the unit accepted or rejected without a recorded delivery, it is
   taken to have started when routing ended (or at received). `reassigned` restarts it for the new
   unit at the reassignment and drops the old unit's handle clock. Ends at accepted or rejected.

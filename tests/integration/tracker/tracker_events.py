@@ -103,9 +103,7 @@ async def publish(bootstrap: str, envelopes: Sequence[Envelope[Any]]) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
     await producer.start()
     try:
-        sends = [
-            await producer.send(TOPIC_OF[e.type], to_bytes(e), key=e.caseid.encode()) for e in envelopes
-        ]
+        sends = [await producer.send(TOPIC_OF[e.type], to_bytes(e), key=e.caseid.encode()) for e in envelopes]
         await asyncio.gather(*sends)
     finally:
         await producer.stop()

@@ -8,7 +8,7 @@ same round trip through the row format as the service.
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict
+from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
@@ -83,14 +83,17 @@ def ev(type_: str, at: str, *, event_id: str | None = None, **fields: Any) -> Li
 
 def incoming(body: CaseEvent, event_id: str | None = None) -> Incoming:
     if isinstance(body, ReceivedCase):
-        return Incoming(event_id or str(uuid.uuid4()), body.case_id, "received", body.received_by, body.received_at, body)
+        return Incoming(
+            event_id or str(uuid.uuid4()), body.case_id, "received", body.received_by, body.received_at, body
+        )
     if isinstance(body, RoutedCase):
         return Incoming(event_id or str(uuid.uuid4()), body.case_id, "routed", "router", body.routed_at, body)
     return Incoming(body.event_id, body.case_id, body.type, body.actor, body.at, body)
 
 
 def row_of(write: ClockWrite) -> dict[str, Any]:
-    return asdict(write)
+    row = {f.name: getattr(write, f.name) for f in fields(write) if f.name != "clock"}
+    return row
 
 
 class CaseSim:

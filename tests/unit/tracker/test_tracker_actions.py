@@ -41,7 +41,9 @@ NOW = local("2026-05-10 12:00")
         ("report", {"report": "urgent"}, {"type": "reported", "report": "urgent"}),
     ],
 )
-def test_each_action_becomes_its_lifecycle_event(action: str, body: dict[str, object], expected: dict[str, object]) -> None:
+def test_each_action_becomes_its_lifecycle_event(
+    action: str, body: dict[str, object], expected: dict[str, object]
+) -> None:
     model = actions.BODY_MODELS[action].model_validate(body)
     event = actions.to_event(action, model, case_id=CASE, event_id="e-1", actor="150627:hrss via desk", now=NOW)
     assert (event.event_id, event.case_id, event.actor) == ("e-1", CASE, "150627:hrss via desk")
@@ -71,7 +73,10 @@ def test_who_may_act_on_which_stage(policies: DeadlinePolicies) -> None:
     assert actions.acting_candidates("reply", record, plain) == ["150627:hrss"]
     assert actions.acting_candidates("extend", record, plain) == ["150627:hrss"]
     assert actions.acting_candidates("review", record, plain) == ["150600:hrss"]
-    assert actions.acting_candidates("review-request", record, actions.RequestAction()) == ["150600:hrss", "150627:hrss"]
+    assert actions.acting_candidates("review-request", record, actions.RequestAction()) == [
+        "150600:hrss",
+        "150627:hrss",
+    ]
     county = Client("hrss-desk", "reception", submit_scope=("150627:hrss",), read_scope=("150627:hrss",))
     city = Client("city", "reception", submit_scope=("150600",), read_scope=("150600",))
     reader = Client("watch", "operator", read_scope=("150000",))

@@ -119,7 +119,12 @@ def test_handle_disposition_is_routing_as_delivery(sim: CaseSim, policies: Deadl
 
 @pytest.mark.parametrize(
     ("disposition", "stage"),
-    [("merge", "merged"), ("divert_legal", "diverted"), ("redirect", "redirected"), ("reject_concluded", "reject_concluded")],
+    [
+        ("merge", "merged"),
+        ("divert_legal", "diverted"),
+        ("redirect", "redirected"),
+        ("reject_concluded", "reject_concluded"),
+    ],
 )
 def test_ending_dispositions_close_every_clock(sim: CaseSim, disposition: str, stage: str) -> None:
     sim.run(received(assignment_days=10), routed(disposition=disposition))  # type: ignore[arg-type]
@@ -162,7 +167,9 @@ def test_assignment_and_urgent_report_clocks(sim: CaseSim) -> None:
         ("delivered", "2026-01-30 10:00", "2026-02-14"),  # ends on a swapped working Saturday: stays
     ],
 )
-def test_the_holiday_rule_through_the_service_path(policies: DeadlinePolicies, event: str, start: str, due: str) -> None:
+def test_the_holiday_rule_through_the_service_path(
+    policies: DeadlinePolicies, event: str, start: str, due: str
+) -> None:
     day = start[:10]
     sim = CaseSim(PolicyResolver(policies))
     sim.run(received(f"{day} 08:00"), routed(f"{day} 09:00", received_at=f"{day} 08:00"), ev(event, start))
@@ -183,7 +190,11 @@ def test_pause_and_resume(sim: CaseSim) -> None:
     assert (resumed["paused_since"], str(resumed["due_date"])) == (None, "2026-07-10")  # +3 days
     assert resumed["paused_total"] == timedelta(days=3)
     assert resumed["pauses"] == [
-        {"started_at": "2026-05-10T09:00:00+08:00", "reason": "awaiting_material", "ended_at": "2026-05-13T09:00:00+08:00"}
+        {
+            "started_at": "2026-05-10T09:00:00+08:00",
+            "reason": "awaiting_material",
+            "ended_at": "2026-05-13T09:00:00+08:00",
+        }
     ]
     not_paused = sim.send(ev("resumed", "2026-05-14 09:00"))
     assert isinstance(not_paused, Refused) and not_paused.kind == "not_paused"

@@ -286,3 +286,13 @@ def test_sample_file_matches_expected_output(policies: DeadlinePolicies) -> None
     at = datetime.fromisoformat("2026-10-14T12:00:00+08:00")
     out = timeline_json(tl, evaluate_timeline(tl, at, policies, policy_for(tl)), policies.timezone)
     assert out == json.loads((DATA / "standard_full.expected.json").read_text(encoding="utf-8"))
+
+
+def test_handle_and_ending_dispositions_in_a_timeline(policies: DeadlinePolicies) -> None:
+    handled = {"type": "routed", "at": "2026-05-06T10:00:00+08:00", "disposition": "handle"}
+    stages = run(timeline(handled), "2026-05-07 00:00", policies)
+    assert (stages["route"].status, stages["accept"].started_at) == ("met", local("2026-05-06 10:00"))
+    merged = {"type": "routed", "at": "2026-05-06T10:00:00+08:00", "disposition": "merge"}
+    assert summary(run(timeline(merged), "2026-06-01 00:00", policies)) == {"route": ("2026-05-21", "met")}
+    with pytest.raises(TimelineError, match="already ended"):
+        run(timeline(merged, ("accepted", "2026-05-08T09:00")), "2026-06-01 00:00", policies)

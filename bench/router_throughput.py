@@ -1,0 +1,381 @@
+"""Benchmark: the router service on the real broker against a raw aiokafka pass-through.
+
+    .venv/bin/python bench/router_throughput.py [--cases 20000] [--rate 2000] [--seconds 5] [--keep]
+
+Starts Kafka alone in a stack directory of its own (`.stack-routerbench<offset>`, test ports moved
+by --port-offset, default 300) and stops it at the end unless --keep. Both processors run as their
+own process, one after the other, on the same messages:
+  pass-through  aiokafka getmany → send each record unchanged → wait for the acks → commit, with the
+                router's batch size and producer settings;
+  router        the real RouterService (faststream batch subscriber, parse, rules, routed events,
+                metrics), on the shipped rules.
+Throughput: N received-case envelopes are put on the input topic first; each processor drains them;
+cases/s is measured between the first and the last output record's broker timestamp. Latency: with
+the processor running, cases are produced at --rate for --seconds and each is timed from its send
+to its output being consumed (p50/p95/p99). Then the cost per decision, demo rules vs 10x the rules
+(bench/router_rules.py), in process. Everything is bounded by --timeout per phase.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from services import stack
+from services.common.schemas import ReceivedCase
+from services.common.settings import PROJECT_ROOT, Settings
+from services.router.rules import load_rules
+from services.router.samples import received_envelope, sample_cases
+from services.router.service import BATCH_TIMEOUT_MS, MAX_RECORDS, RouterService, Wiring, make_producer, settle
+from services.stack.apps import settings_environment
+
+BASE_PORTS = {
+    "kafka_port": 19092,
+    "kafka_controller_port": 19093,
+    "pg_port": 25432,
+    "prometheus_port": 19090,
+    "intake_port": 18001,
+    "router_port": 18002,
+    "tracker_port": 18003,
+}
+PARTITIONS = 6
+
+
+@dataclass(frozen=True)
+class Topics:
+    received: str
+    passthrough: str
+    routed: str
+    deadletter: str
+
+    @classmethod
+    def fresh(cls) -> Topics:
+        tag = uuid.uuid4().hex[:8]
+        return cls(f"bench.received.{tag}", f"bench.passthrough.{tag}", f"bench.routed.{tag}", f"bench.dead.{tag}")
+
+
+@dataclass(frozen=True)
+class Run:
+    label: str
+    cases_per_second: float
+    latencies: list[float]
+
+    def percentile(self, q: int) -> float:
+        if len(self.latencies) < 2:
+            return float("nan")
+        return statistics.quantiles(self.latencies, n=100)[q - 1] * 1000
+
+
+def bench_settings(offset: int) -> Settings:
+    ports = {name: port + offset for name, port in BASE_PORTS.items()}
+    return Settings(stack_dir=PROJECT_ROOT / f".stack-routerbench{offset}", **ports)  # type: ignore[arg-type]
+
+
+# --- the two processors, each run in a process of its own -------------------------------------------
+
+
+async def passthrough(settings: Settings, source: str, target: str, group: str) -> None:
+    consumer = AIOKafkaConsumer(
+        source,
+        bootstrap_servers=settings.bootstrap_servers,
+        group_id=group,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    producer = make_producer(settings, "bench-passthrough")
+    await consumer.start()
+    await producer.start()
+    try:
+        while True:
+            batches = await consumer.getmany(timeout_ms=BATCH_TIMEOUT_MS, max_records=MAX_RECORDS)
+            sends = []
+            for records in batches.values():
+                for record in records:
+                    sends.append(await producer.send(target, record.value, key=record.key, headers=record.headers))
+            if sends:
+                await asyncio.gather(*sends)
+                await consumer.commit()
+    finally:
+        await producer.stop()
+        await consumer.stop()
+
+
+async def router(settings: Settings, topics: Topics, group: str) -> None:
+    service = RouterService(settings, Wiring(topics.received, topics.routed, topics.deadletter, group))
+    settle()  # as create_app does
+    await service.start(watch=False)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await service.stop()
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Child process: run one processor until SIGTERM."""
+    settings = Settings()  # from the XF_* environment the parent passes
+    logging.basicConfig(level=logging.WARNING, format=f"[{args.role}] %(levelname)s %(name)s %(message)s")
+    topics = Topics(args.source, args.passthrough, args.routed, args.deadletter)
+    work = (
+        passthrough(settings, topics.received, topics.passthrough, args.group)
+        if args.role == "passthrough"
+        else router(settings, topics, args.group)
+    )
+
+    async def until_terminated() -> None:
+        task = asyncio.ensure_future(work)
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(until_terminated())
+    return 0
+
+
+def start_processor(settings: Settings, role: str, topics: Topics) -> subprocess.Popen[bytes]:
+    argv = [sys.executable, __file__, "serve", role, "--group", f"bench-{role}-{uuid.uuid4().hex[:6]}"]
+    argv += ["--source", topics.received, "--passthrough", topics.passthrough]
+    argv += ["--routed", topics.routed, "--deadletter", topics.deadletter]
+    env = {**os.environ, **settings_environment(settings), "XF_LOG_LEVEL": "WARNING"}
+    return subprocess.Popen(argv, env=env, cwd=PROJECT_ROOT)
+
+
+def stop_processor(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+# --- the harness ----------------------------------------------------------------------------------------
+
+
+async def create_topics(settings: Settings, topics: Topics) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    await admin.start()
+    try:
+        names = (topics.received, topics.passthrough, topics.routed, topics.deadletter)
+        await admin.create_topics([NewTopic(name, PARTITIONS, 1) for name in names])
+    finally:
+        await admin.close()
+    # A first consumer group makes the broker create its offsets topic now, not during a timed phase.
+    group = AIOKafkaConsumer(topics.received, bootstrap_servers=settings.bootstrap_servers, group_id="bench-warm")
+    await group.start()
+    await group.getmany(timeout_ms=1000)
+    await group.stop()
+
+
+async def produce(producer: AIOKafkaProducer, topic: str, messages: Sequence[tuple[bytes, bytes]]) -> None:
+    sends = [await producer.send(topic, value, key=key) for key, value in messages]
+    await asyncio.gather(*sends)
+
+
+async def end_offsets(consumer: AIOKafkaConsumer, topic: str) -> int:
+    partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+    return sum((await consumer.end_offsets(partitions)).values())
+
+
+async def drain_rate(
+    settings: Settings, role: str, topics: Topics, output: str, total: int, warmup: int, timeout: float
+) -> float:
+    """Cases/s while the processor drains `total` waiting messages, from the output's broker timestamps,
+    leaving out the first `warmup` outputs (process start, group join, the memo learning)."""
+    probe = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers)
+    await probe.start()
+    before = await end_offsets(probe, output)
+    process = start_processor(settings, role, topics)
+    try:
+        deadline = time.monotonic() + timeout
+        while (done := await end_offsets(probe, output) - before) < total:
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise SystemExit(f"{role}: drained {done}/{total} in {timeout}s")
+            await asyncio.sleep(0.2)
+    finally:
+        stop_processor(process)
+        await probe.stop()
+    first, last = await timestamp_span(settings, output, before + warmup)
+    return (total - warmup - 1) / max(last - first, 1e-3)
+
+
+async def timestamp_span(settings: Settings, topic: str, skip: int) -> tuple[float, float]:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=settings.bootstrap_servers, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        total = await end_offsets(consumer, topic)
+        stamps: list[int] = []
+        seen = 0
+        while seen < total:
+            for records in (await consumer.getmany(timeout_ms=1000, max_records=5000)).values():
+                seen += len(records)
+                stamps += [record.timestamp for record in records]
+        stamps.sort()
+        return stamps[skip] / 1000, stamps[-1] / 1000
+    finally:
+        await consumer.stop()
+
+
+async def latency_run(
+    settings: Settings,
+    role: str,
+    topics: Topics,
+    output: str,
+    messages: Sequence[tuple[bytes, bytes]],
+    rate: int,
+    warmup: int,
+) -> list[float]:
+    """Seconds from send to the output consumed, per case, at a steady offered rate."""
+    consumer = AIOKafkaConsumer(output, bootstrap_servers=settings.bootstrap_servers, auto_offset_reset="latest")
+    await consumer.start()
+    await consumer.seek_to_end()
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, enable_idempotence=True, acks="all")
+    await producer.start()
+    process = start_processor(settings, role, topics)
+    sent: dict[bytes, float] = {}
+    arrived: dict[bytes, float] = {}
+    try:
+        await wait_until_consuming(producer, consumer, topics.received, process, warmup)
+
+        async def collect() -> None:
+            while len(arrived) < len(messages):
+                for records in (await consumer.getmany(timeout_ms=200)).values():
+                    at = time.perf_counter()
+                    for record in records:
+                        if record.key in sent:
+                            arrived.setdefault(record.key, at)
+
+        collector = asyncio.create_task(collect())
+        tick, started = 0.01, time.perf_counter()
+        per_tick = max(1, int(rate * tick))
+        for offset in range(0, len(messages), per_tick):
+            await asyncio.sleep(max(0.0, started + offset / rate - time.perf_counter()))
+            for key, value in messages[offset : offset + per_tick]:
+                sent[key] = time.perf_counter()
+                await producer.send(topics.received, value, key=key)
+        await asyncio.wait_for(collector, timeout=60)
+    finally:
+        stop_processor(process)
+        await producer.stop()
+        await consumer.stop()
+    return [arrived[key] - sent[key] for key in sent if key in arrived]
+
+
+async def wait_until_consuming(
+    producer: AIOKafkaProducer, consumer: AIOKafkaConsumer, topic: str, process: subprocess.Popen[bytes], warmup: int
+) -> None:
+    """The processor has joined its group and `warmup` cases went through before timing starts."""
+    rules = load_rules(PROJECT_ROOT / "rules")
+    messages = encode(sample_cases(rules, warmup, seed=44), prefix=f"W{uuid.uuid4().hex[:6]}-")
+    await produce(producer, topic, messages)
+    seen = 0
+    deadline = time.monotonic() + 120
+    while seen < len(messages):
+        if time.monotonic() > deadline or process.poll() is not None:
+            raise SystemExit(f"the processor did not take the {len(messages)} warm-up cases ({seen} seen)")
+        seen += sum(len(records) for records in (await consumer.getmany(timeout_ms=500)).values())
+
+
+def encode(cases: Sequence[ReceivedCase], prefix: str = "") -> list[tuple[bytes, bytes]]:
+    messages = []
+    for case in cases:
+        envelope = received_envelope(case.model_copy(update={"case_id": prefix + case.case_id}))
+        messages.append((envelope.caseid.encode(), envelope.model_dump_json().encode()))
+    return messages
+
+
+async def throughput_and_latency(settings: Settings, args: argparse.Namespace) -> tuple[Run, Run]:
+    rules = load_rules(PROJECT_ROOT / "rules")
+    messages = encode(sample_cases(rules, args.warmup, seed=41), prefix="W-") + encode(sample_cases(rules, args.cases))
+    topics = Topics.fresh()
+    await create_topics(settings, topics)
+    producer = make_producer(settings, "bench-loader")
+    await producer.start()
+    try:
+        await produce(producer, topics.received, messages)
+    finally:
+        await producer.stop()
+    size = sum(len(value) for _, value in messages) // len(messages)
+    print(f"[bench] {args.warmup} warm-up + {args.cases} cases on {topics.received} (~{size} bytes each)")
+    runs = {}
+    for role, output in (("passthrough", topics.passthrough), ("router", topics.routed)):
+        rate = await drain_rate(settings, role, topics, output, len(messages), args.warmup, args.timeout)
+        print(f"[bench] {role}: drained at {rate:,.0f} cases/s")
+        runs[role] = rate
+    timed = sample_cases(rules, args.rate * args.seconds, seed=43)
+    results = []
+    for role, output in (("passthrough", topics.passthrough), ("router", topics.routed)):
+        keyed = encode(timed, prefix=f"L{role}-")
+        latencies = await latency_run(settings, role, topics, output, keyed, args.rate, args.warmup)
+        results.append(Run(role, runs[role], latencies))
+    return results[0], results[1]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command")
+    child = sub.add_parser("serve", help="(internal) run one processor until SIGTERM")
+    child.add_argument("role", choices=("passthrough", "router"))
+    for name in ("--group", "--source", "--passthrough", "--routed", "--deadletter"):
+        child.add_argument(name, required=True)
+    parser.add_argument("--cases", type=int, default=20_000)
+    parser.add_argument("--warmup", type=int, default=5000, help="cases before the timed ones in each phase")
+    parser.add_argument("--rate", type=int, default=2000, help="offered cases/s in the latency run")
+    parser.add_argument("--seconds", type=int, default=5, help="length of the latency run")
+    parser.add_argument("--timeout", type=float, default=180.0, help="seconds allowed per phase")
+    parser.add_argument("--rule-cases", type=int, default=10_000, help="cases for the cost per decision")
+    parser.add_argument("--port-offset", type=int, default=300)
+    parser.add_argument("--keep", action="store_true", help="leave Kafka running afterwards")
+    args = parser.parse_args()
+    if args.command == "serve":
+        return serve(args)
+    settings = bench_settings(args.port_offset)
+    print(f"[bench] Kafka in {settings.stack_dir} on {settings.bootstrap_servers}")
+    stack.up(settings, ["kafka"], report=lambda line: print(f"[bench]   {line}"))
+    try:
+        passthrough_run, router_run = asyncio.run(throughput_and_latency(settings, args))
+    finally:
+        if not args.keep:
+            stack.down(settings, ["kafka"], report=lambda line: None)
+    report(passthrough_run, router_run)
+    from router_rules import compare  # beside this file
+
+    (demo_count, demo), (grown_count, grown), _ = compare(args.rule_cases, MAX_RECORDS, 10)
+    print(f"cost per decision (µs)  engine  first  steady   [demo {demo_count} rules, 10x {grown_count} rules]")
+    print(f"  demo rules          {demo.engine:7.1f} {demo.first:6.1f} {demo.steady:7.1f}")
+    print(f"  10x rules           {grown.engine:7.1f} {grown.first:6.1f} {grown.steady:7.1f}")
+    print(
+        f"ratio 10x/demo: engine {grown.engine / demo.engine:.2f}, first {grown.first / demo.first:.2f}, "
+        f"steady {grown.steady / demo.steady:.2f} (target < 1.5)"
+    )
+    return 0
+
+
+def report(passthrough_run: Run, router_run: Run) -> None:
+    print()
+    print(f"{'':14}{'cases/s':>10}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'timed':>8}")
+    for run in (passthrough_run, router_run):
+        p50, p95, p99 = (run.percentile(q) for q in (50, 95, 99))
+        print(f"{run.label:14}{run.cases_per_second:10,.0f}{p50:9.1f}{p95:9.1f}{p99:9.1f}{len(run.latencies):8}")
+    ratio = router_run.cases_per_second / passthrough_run.cases_per_second
+    print(f"router / pass-through throughput: {ratio:.0%} (target >= 70%)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

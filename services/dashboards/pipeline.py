@@ -1,0 +1,229 @@
+"""管道健康 / Pipeline health: services up, throughput, consumer lag, latency, errors and the intake outbox.
+
+Kafka consumption and publishing come from faststream's Prometheus middleware (`faststream_*`, label
+`app_name` xf_intake / xf_router / xf_tracker); the rest from the services' own metrics.
+"""
+
+from __future__ import annotations
+
+from services.dashboards.spec import Board, Panel, Prom, Row
+
+PER_SECOND = "mps"
+
+
+UP = Row(
+    "服务",
+    "Services",
+    (
+        Panel(
+            "stat",
+            "服务状态",
+            "Services up",
+            (Prom('up{job=~"intake|router|tracker"}', "{{job}} {{instance}}", instant=True),),
+            width=12,
+            height=4,
+            value_names={"1": "在线 up", "0": "离线 down"},
+        ),
+        Panel(
+            "stat",
+            "待前序事件的事件",
+            "Events parked for an earlier one",
+            (Prom("max(xf_tracker_parked_events)", instant=True),),
+            width=4,
+            height=4,
+            single=True,
+            description="先于其依赖事件到达的办理事件（如先到答复、后到受理），依赖事件到达后自动处理。/ Lifecycle "
+            "events that arrived before the event they depend on; applied when it arrives.",
+        ),
+        Panel(
+            "stat",
+            "发件箱待发送",
+            "Outbox events not yet sent",
+            (Prom("max(xf_intake_outbox_backlog)", instant=True),),
+            width=4,
+            height=4,
+            single=True,
+        ),
+        Panel(
+            "stat",
+            "发件箱发送失败",
+            "Outbox send errors",
+            (Prom("sum(increase(xf_intake_outbox_relay_errors_total[$__range]))", instant=True),),
+            width=4,
+            height=4,
+            single=True,
+            decimals=0,
+            description="Kafka 未接收的发件箱事件（会重试）。/ Outbox events Kafka did not take (retried).",
+        ),
+    ),
+)
+
+THROUGHPUT = Row(
+    "吞吐",
+    "Throughput",
+    (
+        Panel(
+            "timeseries",
+            "消费消息（按服务，每秒）",
+            "Messages consumed by service, per second",
+            (Prom("sum by (app_name) (rate(faststream_received_messages_total[$__rate_interval]))", "{{app_name}}"),),
+            unit=PER_SECOND,
+            width=8,
+        ),
+        Panel(
+            "timeseries",
+            "发布消息（按主题，每秒）",
+            "Messages published by topic, per second",
+            (
+                Prom(
+                    "sum by (destination) (rate(faststream_published_messages_total[$__rate_interval]))",
+                    "{{destination}}",
+                ),
+            ),
+            unit=PER_SECOND,
+            width=8,
+        ),
+        Panel(
+            "timeseries",
+            "受理提交（按途径、结果，每秒）",
+            "Intake submissions by path and outcome, per second",
+            (
+                Prom(
+                    "sum by (via, outcome) (rate(xf_intake_submissions_total[$__rate_interval]))", "{{via}} {{outcome}}"
+                ),
+            ),
+            unit="reqps",
+            width=8,
+        ),
+        Panel(
+            "timeseries",
+            "跟踪服务处理事件（按类型，每秒）",
+            "Events applied by the tracker, by type, per second",
+            (Prom("sum by (type) (rate(xf_tracker_events_applied_total[$__rate_interval]))", "{{type}}"),),
+            unit=PER_SECOND,
+            width=12,
+            stacked=True,
+        ),
+        Panel(
+            "timeseries",
+            "消费积压（跟踪服务，按主题）",
+            "Tracker consumer lag by topic",
+            (Prom("max by (topic) (xf_tracker_consumer_lag)", "{{topic}}"),),
+            width=12,
+            description="各主题上跟踪服务消费组尚未提交的消息数。/ Records on each topic not yet committed by the "
+            "tracker's consumer group.",
+        ),
+    ),
+)
+
+LATENCY = Row(
+    "延迟",
+    "Latency",
+    (
+        Panel(
+            "timeseries",
+            "消息处理耗时 P95（按服务）",
+            "Message handling time p95 by service",
+            (
+                Prom(
+                    "histogram_quantile(0.95, sum by (app_name, le) "
+                    "(rate(faststream_received_processed_messages_duration_seconds_bucket[$__rate_interval])))",
+                    "{{app_name}}",
+                ),
+            ),
+            unit="s",
+            width=8,
+        ),
+        Panel(
+            "timeseries",
+            "发布耗时 P95（按主题）",
+            "Publish time p95 by topic",
+            (
+                Prom(
+                    "histogram_quantile(0.95, sum by (destination, le) "
+                    "(rate(faststream_published_messages_duration_seconds_bucket[$__rate_interval])))",
+                    "{{destination}}",
+                ),
+            ),
+            unit="s",
+            width=8,
+        ),
+        Panel(
+            "timeseries",
+            "期限扫描耗时 P95",
+            "Deadline scan round p95",
+            (
+                Prom(
+                    "histogram_quantile(0.95, sum by (le) (rate(xf_tracker_scan_seconds_bucket[$__rate_interval])))",
+                    "P95",
+                ),
+            ),
+            unit="s",
+            width=8,
+        ),
+    ),
+)
+
+ERRORS = Row(
+    "错误",
+    "Errors",
+    (
+        Panel(
+            "timeseries",
+            "消息处理结果（按服务、状态，每秒）",
+            "Messages by service and processing status, per second",
+            (
+                Prom(
+                    "sum by (app_name, status) (rate(faststream_received_processed_messages_total[$__rate_interval]))",
+                    "{{app_name}} {{status}}",
+                ),
+            ),
+            unit=PER_SECOND,
+            width=8,
+            description="acked 之外的状态（nacked、rejected、error）表示处理失败。/ Any status but acked "
+            "(nacked, rejected, error) is a failure.",
+        ),
+        Panel(
+            "bargauge",
+            "受理校验失败（按字段）",
+            "Intake validation failures by field",
+            (
+                Prom(
+                    "sum by (field) (increase(xf_intake_validation_failures_total[$__range]))",
+                    "{{field}}",
+                    instant=True,
+                ),
+            ),
+            width=8,
+            decimals=0,
+        ),
+        Panel(
+            "bargauge",
+            "跟踪服务拒收事件（按类型、原因）",
+            "Events refused by the tracker, by type and reason",
+            (
+                Prom(
+                    "sum by (type, reason) (increase(xf_tracker_events_refused_total[$__range]))",
+                    "{{type}} {{reason}}",
+                    instant=True,
+                ),
+            ),
+            width=8,
+            decimals=0,
+            description="不符合案件当前状态的办理事件被拒收并转入死信。/ Lifecycle events that do not fit the case "
+            "are refused and dead-lettered.",
+        ),
+    ),
+)
+
+BOARD = Board(
+    uid="xf-pipeline",
+    file="pipeline.json",
+    zh="管道健康",
+    en="Pipeline health",
+    description="受理、分办、跟踪三个服务之间的消息管道：吞吐、积压、延迟、错误、发件箱。"
+    "/ The message pipeline between "
+    "intake, router and tracker: throughput, lag, latency, errors, the outbox.",
+    rows=(UP, THROUGHPUT, LATENCY, ERRORS),
+    time_from="now-6h",
+)

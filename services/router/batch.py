@@ -1,0 +1,192 @@
+"""One consumed batch: parse every record, decide all cases in one go, publish events, count.
+
+Nothing in here fails the batch except Kafka refusing what we publish: a record that is not a
+case, or a case without a decision, becomes a dead letter whose reason names the field.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
+from pydantic_core import to_json
+
+from services.common.envelope import Envelope, deterministic_id, now, wrap
+from services.common.kafka import MAX_DEADLETTER_PAYLOAD
+from services.common.runtime import records_of
+from services.common.schemas import DeadLetter, Decision, ReceivedCase
+from services.router import metrics
+from services.router.engine import EngineError
+from services.router.pipeline import SOURCE, Malformed, parse_received, routed_json
+from services.router.rules import Router, RoutingError
+
+if TYPE_CHECKING:
+    from faststream.kafka.annotations import KafkaMessage
+
+    from services.router.service import Wiring
+
+log = logging.getLogger("xf.router")
+CONSUMER = "router"
+JSON = ("content-type", b"application/json")
+ROUTED_TYPE = ("ce-type", b"case.routed")
+GAP = "gap:"
+MAX_DECISIONS = 65_536
+# Decisions are shared between cases (services/router/memo.py): each is serialised once.
+_decision_json: dict[int, tuple[Decision, bytes]] = {}
+
+
+def decision_json(decision: Decision) -> bytes:
+    known = _decision_json.get(id(decision))
+    if known is not None and known[0] is decision:
+        return known[1]
+    if len(_decision_json) >= MAX_DECISIONS:
+        _decision_json.clear()
+    value = decision.__pydantic_serializer__.to_json(decision)
+    _decision_json[id(decision)] = (decision, value)
+    return value
+
+
+@dataclass
+class BatchOutcome:
+    routed: int = 0
+    dead_letters: int = 0
+    decide_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Letter:
+    record: ConsumerRecord[bytes, bytes]
+    reason: str
+    kind: str
+    case_id: str
+
+
+async def route_batch(
+    router: Router, producer: AIOKafkaProducer, wiring: Wiring, message: KafkaMessage
+) -> BatchOutcome:
+    records = records_of(message)
+    letters: list[Letter] = []
+    accepted: list[tuple[ConsumerRecord[bytes, bytes], Envelope[ReceivedCase]]] = []
+    for record in records:
+        parsed = parse_received(record.value or b"")
+        if isinstance(parsed, Malformed):
+            letters.append(Letter(record, parsed.reason, parsed.kind, parsed.case_id))
+        else:
+            accepted.append((record, parsed))
+    pipeline = router.pipeline
+    evaluated = pipeline.evaluated
+    started = time.perf_counter()
+    results = decide_all(router, [envelope.data for _, envelope in accepted])
+    decide_seconds = time.perf_counter() - started
+    metrics.ENGINE_EVALUATIONS.inc(pipeline.evaluated - evaluated)
+
+    at_json = to_json(now())
+    sends = []
+    routed: list[tuple[ConsumerRecord[bytes, bytes], Decision]] = []
+    for (record, envelope), result in zip(accepted, results, strict=True):
+        if not isinstance(result, Decision):
+            kind = "engine" if isinstance(result, EngineError) else "undecidable"
+            letters.append(Letter(record, f"no decision: {result}", kind, envelope.caseid))
+            continue
+        event_id, value = routed_json(envelope, decision_json(result), at_json)
+        headers = [JSON, ROUTED_TYPE, ("ce-id", event_id.encode())]
+        sends.append(await producer.send(wiring.routed, value, key=envelope.caseid.encode(), headers=headers))
+        routed.append((record, result))
+    for letter in letters:
+        sends.append(await _dead_letter(producer, wiring.deadletter, letter))
+    await asyncio.gather(*sends)  # offsets are committed after this returns
+
+    _count(routed, letters, decide_seconds, records)
+    _lag(message, records)
+    return BatchOutcome(len(routed), len(letters), decide_seconds)
+
+
+def decide_all(router: Router, cases: Sequence[ReceivedCase]) -> list[Decision | Exception]:
+    """Decisions per case; an unexpected failure is narrowed down to the cases that cause it."""
+    try:
+        return list(router.decide_each(cases))
+    except Exception:
+        log.exception("deciding a batch of %d failed; deciding its cases one by one", len(cases))
+    results: list[Decision | Exception] = []
+    for case in cases:
+        try:
+            results.extend(router.decide_each([case]))
+        except Exception as error:  # a bug must not stop the partition: the case is dead-lettered
+            results.append(RoutingError(f"internal error: {error!r}"))
+    return results
+
+
+async def _dead_letter(producer: AIOKafkaProducer, topic: str, letter: Letter) -> asyncio.Future[Any]:
+    record = letter.record
+    body = record.value or b""
+    dead = DeadLetter(
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        consumer=CONSUMER,
+        reason=letter.reason[:2000],
+        payload=body[:MAX_DEADLETTER_PAYLOAD].decode("utf-8", errors="replace")[:MAX_DEADLETTER_PAYLOAD],
+    )
+    # Same record, same id: a redelivered batch does not make a second dead letter downstream.
+    event_id = deterministic_id("case.deadletter", CONSUMER, record.topic, str(record.partition), str(record.offset))
+    envelope = wrap(dead, type="case.deadletter", source=SOURCE, case_id=letter.case_id, event_id=event_id)
+    where = f"{record.topic}[{record.partition}]@{record.offset}"
+    log.warning("dead letter from %s (%s): %s", where, letter.kind, dead.reason)
+    headers = [JSON, ("ce-type", b"case.deadletter"), ("ce-id", event_id.encode())]
+    value = envelope.model_dump_json().encode()
+    future: asyncio.Future[Any] = await producer.send(topic, value, key=letter.case_id.encode(), headers=headers)
+    return future
+
+
+def _count(
+    routed: list[tuple[ConsumerRecord[bytes, bytes], Decision]],
+    letters: list[Letter],
+    decide_seconds: float,
+    records: list[ConsumerRecord[bytes, bytes]],
+) -> None:
+    """Metrics, aggregated per batch: one counter update per label set instead of one per case."""
+    acknowledged = time.time()
+    observe = metrics.LATENCY_SECONDS.observe
+    distinct: dict[int, Decision] = {}
+    for record, decision in routed:
+        distinct[id(decision)] = decision  # decisions are shared between cases: count each once
+        observe(max(0.0, acknowledged - record.timestamp / 1000))
+    times = Counter(id(decision) for _, decision in routed)
+    decisions: Counter[tuple[str, str, str]] = Counter()
+    hits: Counter[str] = Counter()
+    for key, decision in distinct.items():
+        count = times[key]
+        decisions[(decision.disposition, decision.handling_level or "none", decision.urgency)] += count
+        for rule_id in decision.trace:
+            hits[rule_id] += count
+    for labels, count in decisions.items():
+        metrics.DECISIONS.labels(*labels).inc(count)
+    for rule_id, count in hits.items():
+        if rule_id.startswith(GAP):
+            metrics.GAPS.labels(rule_id[len(GAP) :].partition("@")[0]).inc(count)
+        else:
+            metrics.RULE_HITS.labels(rule_id).inc(count)
+    for kind, count in Counter(letter.kind for letter in letters).items():
+        metrics.DEAD_LETTERS.labels(kind).inc(count)
+    if routed:
+        metrics.DECISION_SECONDS.observe(decide_seconds / len(routed))
+    metrics.BATCH_SIZE.observe(len(records))
+
+
+def _lag(message: KafkaMessage, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+    highwater = getattr(message.consumer, "highwater", None)
+    if highwater is None or not records:
+        return
+    last: dict[tuple[str, int], int] = {}
+    for record in records:
+        last[(record.topic, record.partition)] = record.offset
+    for (topic, partition), offset in last.items():
+        end = highwater(TopicPartition(topic, partition))
+        if end is not None:
+            metrics.LAG_RECORDS.labels(str(partition)).set(max(0, end - offset - 1))

@@ -1,0 +1,133 @@
+"""Memoised region and directory look-ups of one rule set.
+
+Rules are immutable once loaded, so an entry never goes stale; a reload builds a new Lookups.
+Only valid inputs are remembered (an unknown region raises every time), so the tables are bounded
+by the region tree and the directory, except the calendar days, which are capped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from services.common.regions import LEVEL_RANK
+from services.router.problems import CaseError
+
+if TYPE_CHECKING:
+    from services.router.model import CompiledRules
+
+MAX_DAYS = 4096
+MAX_ENTRIES = 200_000
+
+
+@dataclass(frozen=True, slots=True)
+class RegionFacts:
+    level: str
+    in_scope: bool
+    county: str  # the county containing the region, or the region itself above county level
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """Where the competent unit was looked for, and what was found (None: a gap in the directory)."""
+
+    start: str
+    unit: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class UnitFacts:
+    level: str
+    rank: int
+    department: str
+    co_units: tuple[str, ...]
+
+
+class Lookups:
+    def __init__(self, rules: CompiledRules) -> None:
+        self._rules = rules
+        self._regions: dict[str, RegionFacts] = {}
+        self._units: dict[str, tuple[str, str]] = {}
+        self._days: dict[tuple[int, int, int], bool] = {}
+        self._found: dict[tuple[str, str, str, str | None, str], Found] = {}
+        self._unit_facts: dict[tuple[str, tuple[str, ...]], UnitFacts] = {}
+
+    def region(self, code: str, field: str) -> RegionFacts:
+        known = self._regions.get(code)
+        if known is not None:
+            return known
+        directory = self._rules.directory
+        tree = directory.tree
+        if code not in tree:
+            raise CaseError(field, f"unknown region code {code!r}")
+        county = tree.ancestor_at(code, "county")
+        known = RegionFacts(tree.level(code), directory.in_scope(code), county.code if county is not None else code)
+        self._regions[code] = known
+        return known
+
+    def unit(self, unit: str, field: str) -> tuple[str, str]:
+        """(region, department) of a unit id the directory knows the parts of."""
+        known = self._units.get(unit)
+        if known is not None:
+            return known
+        region, _, department = unit.partition(":")
+        if region not in self._rules.directory.tree:
+            raise CaseError(field, f"unknown region code {region!r} in unit {unit!r}")
+        if department not in self._rules.directory.departments:
+            raise CaseError(field, f"unknown department {department!r} in unit {unit!r}")
+        self._units[unit] = (region, department)
+        return region, department
+
+    def sensitive(self, received_at: datetime) -> bool:
+        deployment = self._rules.deployment
+        day = received_at.astimezone(deployment.timezone)
+        key = (day.year, day.month, day.day)
+        known = self._days.get(key)
+        if known is None:
+            if len(self._days) >= MAX_DAYS:
+                self._days.clear()
+            known = deployment.window_on(day.date()) is not None
+            self._days[key] = known
+        return known
+
+    def found(self, department: str, level: str, anchor: str, target_unit: str | None, matter: str) -> Found:
+        """The competent unit (谁主管, 属地管理、分级负责) for a matter in scope, before the 首问负责 fallback."""
+        key = (department, level, anchor, target_unit, matter)
+        known = self._found.get(key)
+        if known is None:
+            if len(self._found) >= MAX_ENTRIES:
+                self._found.clear()
+            known = self._find(department, level, anchor, target_unit, matter)
+            self._found[key] = known
+        return known
+
+    def _find(self, department: str, level: str, anchor: str, target_unit: str | None, matter: str) -> Found:
+        directory = self._rules.directory
+        target_region = target_unit.partition(":")[0] if target_unit is not None else None
+        start = matter
+        if anchor == "above_target" and target_unit is not None:
+            supervisor = directory.supervisor(target_unit)
+            start = supervisor.partition(":")[0] if supervisor else target_region or start
+        elif anchor == "covering" and target_region is not None:
+            start = directory.tree.lowest_common(matter, target_region).code
+        competent = directory.find_up(directory.at_or_above(start, level), department)
+        if anchor == "above_target" and target_unit is not None and competent == target_unit:
+            # The category's department at that level is the unit complained about: its supervisor decides.
+            competent = directory.supervisor(target_unit)
+        return Found(start, competent)
+
+    def unit_facts(self, unit: str, co_departments: tuple[str, ...]) -> UnitFacts:
+        key = (unit, co_departments)
+        known = self._unit_facts.get(key)
+        if known is None:
+            if len(self._unit_facts) >= MAX_ENTRIES:
+                self._unit_facts.clear()
+            directory = self._rules.directory
+            region, _, department = unit.partition(":")
+            present = directory.departments_at(region)
+            level = directory.tree.level(region)
+            co_units = tuple(f"{region}:{d}" for d in co_departments if d in present)
+            known = UnitFacts(level, LEVEL_RANK[level], department, co_units)
+            self._unit_facts[key] = known
+        return known

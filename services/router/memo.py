@@ -1,0 +1,198 @@
+"""Exact memoisation of what the decision tables do to a case: the same facts fire the same rules.
+
+The tables run in two segments with the competent unit resolved in Python in between. What a segment
+does to a case (rules fired, outputs, flags, derived facts, or a conflict error) depends only on the
+segment's inputs: the facts its rules test, as they stand when the segment starts (facts that an
+earlier table of the segment sets are outputs, not inputs), and the flags set so far. Whole-number
+facts are reduced to the interval between the bounds the rules test, so 6 and 7 people make the same
+key when no rule tells them apart. durable_rules evaluates each distinct key once per ruleset
+version, batched; a reload builds a new memo, so nothing outlives the rules it was computed with.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from operator import itemgetter
+from typing import Any
+
+from services.common.schemas import Decision
+from services.router.conditions import INT_MAX, INT_MIN, Scalar
+from services.router.lookups import Lookups
+from services.router.model import TABLE_NAMES, TABLE_SPECS, CompiledRules
+from services.router.problems import RoutingError
+from services.router.steps import (
+    RESOLVE_BEFORE,
+    Evaluate,
+    Routing,
+    decision_of,
+    handling_unit,
+    resolve,
+    run_tables,
+    written_facts,
+)
+
+SEGMENTS: tuple[tuple[str, ...], tuple[str, ...]] = (
+    TABLE_NAMES[: TABLE_NAMES.index(RESOLVE_BEFORE)],
+    TABLE_NAMES[TABLE_NAMES.index(RESOLVE_BEFORE) :],
+)
+MAX_ENTRIES = 65_536
+OUTPUT_KEYS = {spec.name: tuple(key for key in spec.outputs if key != "flags") for spec in TABLE_SPECS}
+Key = tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    """What one segment did to a case."""
+
+    trace: tuple[str, ...]
+    outputs: dict[str, Any]
+    flags: tuple[str, ...]
+    facts: dict[str, Scalar]
+    error: RoutingError | None = None
+
+    def apply(self, routing: Routing) -> None:
+        if self.error is not None:
+            routing.error = self.error
+            return
+        routing.trace += self.trace
+        routing.outputs.update(self.outputs)
+        for flag in self.flags:
+            if flag not in routing.flags:
+                routing.flags.append(flag)
+        routing.facts.update(self.facts)
+
+
+def _number_class(bounds: tuple[int, ...], value: Any) -> Any:
+    if type(value) is int:
+        return bisect_right(bounds, value)
+    return ("not a whole number", type(value).__name__, value)  # never equal to a class number
+
+
+def tested_facts(rules: CompiledRules, table_names: Sequence[str]) -> frozenset[str]:
+    return frozenset(
+        test.fact for name in table_names for rule in rules.tables[name].rules for test in rule.condition.tests
+    )
+
+
+class Segment:
+    def __init__(self, rules: CompiledRules, table_names: tuple[str, ...], later: frozenset[str]) -> None:
+        """`later`: the facts that the tables after this segment test (the only facts worth carrying on)."""
+        self.table_names = table_names
+        plain: set[str] = set()
+        bounds: dict[str, set[int]] = {}
+        written: set[str] = set()
+        for name in table_names:
+            for rule in rules.tables[name].rules:
+                for test in rule.condition.tests:
+                    if test.fact in written:
+                        continue  # set by an earlier table of this segment: an output, not an input
+                    if test.allowed is not None:
+                        plain.add(test.fact)
+                        continue
+                    edges = bounds.setdefault(test.fact, set())
+                    if test.low > INT_MIN:
+                        edges.add(test.low)
+                    if test.high < INT_MAX:
+                        edges.add(test.high + 1)
+            written.update(written_facts(name))
+        self.inputs = tuple(sorted(plain | set(bounds)))
+        self._numbers = tuple((name, tuple(sorted(edges))) for name, edges in sorted(bounds.items()))
+        names = sorted(plain)
+        self._plain: Callable[[dict[str, Scalar]], Any] = itemgetter(*names) if names else (lambda facts: ())
+        self._outputs = tuple(key for name in table_names for key in OUTPUT_KEYS[name])
+        written_here = dict.fromkeys(fact for name in table_names for fact in written_facts(name))
+        self._written = tuple(fact for fact in written_here if fact in later)
+        self.memo: dict[Key, Delta] = {}
+
+    def key(self, routing: Routing) -> Key:
+        facts = routing.facts
+        numbers = tuple([_number_class(edges, facts[name]) for name, edges in self._numbers])
+        return (tuple(routing.flags), self._plain(facts), numbers)
+
+    def run(self, rules: CompiledRules, routings: Sequence[Routing], evaluate: Evaluate) -> int:
+        """Apply the segment to every routing without an error; returns how many keys the engine evaluated."""
+        if len(self.memo) >= MAX_ENTRIES:
+            self.memo.clear()
+        keys: list[Key | None] = []
+        misses: dict[Key, Routing] = {}
+        for routing in routings:
+            if routing.error is not None:
+                keys.append(None)
+                continue
+            key = self.key(routing)
+            keys.append(key)
+            if key not in self.memo and key not in misses:
+                misses[key] = routing
+        if misses:
+            self._learn(rules, misses, evaluate)
+        for routing, known in zip(routings, keys, strict=True):
+            if known is not None:
+                self.memo[known].apply(routing)
+        return len(misses)
+
+    def _learn(self, rules: CompiledRules, misses: dict[Key, Routing], evaluate: Evaluate) -> None:
+        # Copies, so that a failure of the engine leaves the cases untouched for a retry.
+        samples = [routing.copy() for routing in misses.values()]
+        run_tables(rules, samples, self.table_names, evaluate)
+        for (key, before), after in zip(misses.items(), samples, strict=True):
+            self.memo[key] = self._delta(before, after)
+
+    def _delta(self, before: Routing, after: Routing) -> Delta:
+        if after.error is not None:
+            return Delta((), {}, (), {}, after.error)
+        return Delta(
+            trace=tuple(after.trace[len(before.trace) :]),
+            outputs={key: after.outputs[key] for key in self._outputs if key in after.outputs},
+            flags=tuple(flag for flag in after.flags if flag not in before.flags),
+            facts={name: after.facts[name] for name in self._written},
+        )
+
+
+class Pipeline:
+    """Decides batches of cases with one rule set and one engine; remembers what the engine answered."""
+
+    def __init__(self, rules: CompiledRules, evaluate: Evaluate, *, memo: bool = True) -> None:
+        self.rules = rules
+        self.evaluate = evaluate
+        self.remember = memo
+        self.lookups = Lookups(rules)
+        first, second = SEGMENTS
+        self.segments = (Segment(rules, first, tested_facts(rules, second)), Segment(rules, second, frozenset()))
+        self._decisions: dict[Key, Decision] = {}
+        self.cases = 0
+        self.evaluated = 0  # fact patterns sent to the engine (with the memo) or cases (without)
+
+    def decide_each(self, routings: Sequence[Routing]) -> list[Decision | RoutingError]:
+        """Decisions for routings started with `steps.start`; EngineError propagates (for the whole batch)."""
+        first, second = self.segments
+        self._run(first, routings)
+        for routing in routings:
+            if routing.error is None:
+                resolve(self.lookups, routing)
+        self._run(second, routings)
+        self.cases += len(routings)
+        results: list[Decision | RoutingError] = []
+        for routing in routings:
+            results.append(routing.error if routing.error is not None else self._decision(routing))
+        return results
+
+    def _run(self, segment: Segment, routings: Sequence[Routing]) -> None:
+        if self.remember:
+            self.evaluated += segment.run(self.rules, routings, self.evaluate)
+        else:
+            run_tables(self.rules, routings, segment.table_names, self.evaluate)
+            self.evaluated += sum(1 for routing in routings if routing.error is None)
+
+    def _decision(self, routing: Routing) -> Decision:
+        # Every output comes from a rule in the trace, so the trace and the units determine the decision.
+        unit, co_units = handling_unit(routing)
+        key = (tuple(routing.trace), unit, co_units)
+        decision = self._decisions.get(key)
+        if decision is None:
+            if len(self._decisions) >= MAX_ENTRIES:
+                self._decisions.clear()
+            decision = decision_of(self.rules, routing)
+            self._decisions[key] = decision
+        return decision

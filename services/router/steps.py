@@ -1,0 +1,184 @@
+"""The steps of the routing pipeline: derived facts → decision tables → competent unit → Decision.
+
+Tables run in TABLE_NAMES order; the competent unit is resolved in Python before `disposition`.
+`run_tables` evaluates one table at a time for many cases, so the engine gets one call per table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from services.common.regions import LEVEL_RANK
+from services.common.schemas import Decision, ReceivedCase
+from services.router.facts import FLAGS, NONE, CaseContext, Facts, case_facts
+from services.router.lookups import Lookups
+from services.router.model import CompiledRules, Rule, Table
+from services.router.problems import RoutingError
+
+# Evaluates one table for many fact sets: the rule ids that fired for each.
+Evaluate = Callable[[str, Sequence[Facts]], list[list[str]]]
+RESOLVE_BEFORE = "disposition"
+FLAG_FACTS = tuple(f"flag_{flag}" for flag in FLAGS)
+# The facts each table's outputs become, for the tables after it (every table also sets flag_*).
+OUTPUT_FACTS: dict[str, tuple[str, ...]] = {
+    "competence": ("department", "level"),
+    "placement": ("anchor",),
+    "disposition": ("disposition",),
+    "urgency": ("urgency",),
+}
+
+
+@dataclass(slots=True)
+class Routing:
+    """One case on its way through the pipeline."""
+
+    case: ReceivedCase
+    facts: Facts
+    context: CaseContext
+    outputs: dict[str, Any] = field(default_factory=dict)
+    flags: list[str] = field(default_factory=list)
+    trace: list[str] = field(default_factory=list)
+    competent: str | None = None
+    co_units: list[str] = field(default_factory=list)
+    facts_by_table: dict[str, Facts] = field(default_factory=dict)
+    error: RoutingError | None = None
+
+    def copy(self) -> Routing:
+        return Routing(
+            self.case,
+            dict(self.facts),
+            self.context,
+            dict(self.outputs),
+            list(self.flags),
+            list(self.trace),
+            self.competent,
+            list(self.co_units),
+        )
+
+
+def start(rules: CompiledRules, case: ReceivedCase, lookups: Lookups) -> Routing:
+    facts, context = case_facts(case, rules, lookups)
+    return Routing(case, facts, context, {}, [], [], None, [], {}, None)  # no default factories: hot path
+
+
+def written_facts(table_name: str) -> tuple[str, ...]:
+    """The facts that running this table sets."""
+    return OUTPUT_FACTS.get(table_name, ()) + FLAG_FACTS
+
+
+def run_tables(
+    rules: CompiledRules,
+    routings: Sequence[Routing],
+    table_names: Sequence[str],
+    evaluate: Evaluate,
+    *,
+    snapshot: bool = False,
+) -> None:
+    """Run the tables in order on every routing without an error; a routing that fails gets `error`.
+
+    An EngineError (the engine itself failed) propagates: it concerns the whole call, not one case.
+    """
+    for table_name in table_names:
+        table = rules.tables[table_name]
+        live = [routing for routing in routings if routing.error is None]
+        if snapshot:
+            for routing in live:
+                routing.facts_by_table[table_name] = dict(routing.facts)
+        hits = evaluate(table_name, [routing.facts for routing in live])
+        for routing, fired in zip(live, hits, strict=True):
+            try:
+                apply(table, effective(table, fired), routing)
+            except RoutingError as error:
+                routing.error = error
+
+
+def effective(table: Table, fired: list[str]) -> list[Rule]:
+    """The rules that decide: the default of a collect/unique table only counts when nothing else fired."""
+    by_id = table.by_id
+    chosen = [by_id[rule_id] for rule_id in fired]
+    if table.hit in ("unique", "collect"):
+        specific = [rule for rule in chosen if not rule.is_default]
+        chosen = specific or [rule for rule in chosen if rule.is_default]
+        if table.hit == "unique" and len({repr(sorted(rule.outputs.items())) for rule in specific}) > 1:
+            ids = ", ".join(rule.id for rule in specific)
+            raise RoutingError(f"table {table.name} (hit: unique) matched rules with different outcomes: {ids}")
+        chosen = chosen[:1] if table.hit == "unique" else chosen
+    return chosen
+
+
+def apply(table: Table, chosen: list[Rule], routing: Routing) -> None:
+    for rule in chosen:
+        routing.trace.append(rule.id)
+        for key, value in rule.outputs.items():
+            if key == "flags":
+                routing.flags += [flag for flag in value if flag not in routing.flags]
+            else:
+                routing.outputs[key] = value
+    facts = routing.facts
+    for name in OUTPUT_FACTS.get(table.name, ()):
+        facts[name] = routing.outputs[name]
+    for flag, name in zip(FLAGS, FLAG_FACTS, strict=True):
+        facts[name] = flag in routing.flags
+
+
+def resolve(lookups: Lookups, routing: Routing) -> None:
+    """The competent unit (谁主管, 属地管理、分级负责) and its helpers, as facts for the later tables."""
+    context, facts, outputs = routing.context, routing.facts, routing.outputs
+    department = outputs["department"]
+    competent: str | None = None
+    if facts["in_scope"]:
+        level, anchor = outputs["level"], outputs["anchor"]
+        found = lookups.found(department, level, anchor, context.target_unit, context.matter_region)
+        competent = found.unit
+        if competent is None:
+            # 首问负责: a gap in the directory leaves the case with the unit that received it.
+            routing.trace.append(f"gap:{department}@{found.start}")
+            competent = context.received_by
+    routing.competent = competent
+    if competent is not None:
+        unit = lookups.unit_facts(competent, tuple(outputs.get("co_departments", ())))
+        routing.co_units = list(unit.co_units)
+        facts["competent_level"] = unit.level
+        facts["competent_department"] = unit.department
+        facts["competent_is_receiver"] = competent == context.received_by
+        facts["levels_above_competent"] = LEVEL_RANK[str(facts["received_level"])] - unit.rank
+    else:
+        routing.co_units = []
+        facts["competent_level"] = NONE
+        facts["competent_department"] = NONE
+        facts["competent_is_receiver"] = False
+        facts["levels_above_competent"] = 0
+    facts["has_co_units"] = bool(routing.co_units)
+
+
+def handling_unit(routing: Routing) -> tuple[str | None, tuple[str, ...]]:
+    handler = routing.outputs.get("handler", "competent")
+    if handler == "competent":
+        return routing.competent, tuple(routing.co_units)
+    if handler == "receiver":
+        return routing.case.received_by, ()
+    return None, ()
+
+
+def decision_of(rules: CompiledRules, routing: Routing) -> Decision:
+    outputs = routing.outputs
+    unit, co_units = handling_unit(routing)
+    level = rules.directory.tree.level(unit.partition(":")[0]) if unit is not None else None
+    flags = [flag for flag in FLAGS if flag in routing.flags]
+    return Decision.model_validate(
+        {
+            "disposition": outputs["disposition"],
+            "handling_unit": unit,
+            "handling_level": level,
+            "co_units": list(co_units),
+            "lead_leader": outputs.get("lead_leader"),
+            "urgency": outputs["urgency"],
+            "report_within_hours": outputs.get("report_within_hours"),
+            "flags": flags,
+            "deadline_policy": outputs["deadline_policy"],
+            "trace": routing.trace,
+            "ruleset_version": rules.version,
+        }
+    )

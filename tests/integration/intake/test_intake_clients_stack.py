@@ -1,0 +1,68 @@
+"""intake.clients on the real PostgreSQL, in a scratch schema of its own: the development client
+switched on and off, and the rules an operator runs into."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from services.common.db import create_pool, migrate
+from services.common.schemas import CHANNELS
+from services.common.settings import Settings
+from services.intake import clients
+from services.intake.auth import Client, ClientSpecInvalid
+from services.intake.service import MIGRATIONS
+
+DEV_KEY = "xfk_dev_a-development-key-for-tests"
+
+
+@pytest.fixture
+async def scratch(intake_stack: Settings) -> AsyncIterator[asyncpg.Pool]:
+    schema = f"clients_{uuid.uuid4().hex[:10]}"
+    pool = await create_pool(intake_stack.dsn, schema, max_size=2)
+    try:
+        await migrate(pool, "intake", MIGRATIONS)
+        yield pool
+    finally:
+        await pool.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        await pool.close()
+
+
+async def test_the_development_client_comes_and_goes_with_its_setting(scratch: asyncpg.Pool) -> None:
+    async with scratch.acquire() as conn:
+        await clients.ensure_dev_client(conn, DEV_KEY)
+        dev = await clients.authenticate(conn, DEV_KEY)
+        assert dev is not None and dev.channels == frozenset(CHANNELS) and dev.submit_scope == ("000000",)
+        assert [c.name for c in await clients.publishing_clients(conn)] == ["dev"]
+        assert await clients.authenticate(conn, DEV_KEY + "x") is None
+
+        await clients.ensure_dev_client(conn, None)
+        assert await clients.authenticate(conn, DEV_KEY) is None
+        assert await clients.publishing_clients(conn) == []  # no catch-all Kafka source left behind
+
+        await clients.ensure_dev_client(conn, "xfk_dev_another-development-key")
+        assert await clients.authenticate(conn, DEV_KEY) is None
+        assert await clients.authenticate(conn, "xfk_dev_another-development-key") is not None
+        with pytest.raises(ClientSpecInvalid):
+            await clients.ensure_dev_client(conn, "xfk_other_key-with-the-wrong-id")
+
+
+async def test_clients_keep_their_names_and_revoked_ones_get_no_keys(scratch: asyncpg.Pool) -> None:
+    desk = Client("desk-1", "reception", frozenset({"visit"}), ("150627",), ("150627",))
+    async with scratch.acquire() as conn:
+        key = await clients.create_client(conn, desk, note="ground floor")
+        assert await clients.authenticate(conn, key.token) == desk
+        assert key.token not in str(await conn.fetch("SELECT * FROM api_keys"))  # only its hash is stored
+        with pytest.raises(clients.ClientExists):
+            await clients.create_client(conn, desk)
+        with pytest.raises(ClientSpecInvalid):
+            await clients.create_client(conn, Client("ops", "operator", frozenset({"visit"})))
+        assert await clients.revoke_client(conn, "desk-1")
+        assert not await clients.revoke_client(conn, "desk-1")
+        with pytest.raises(clients.UnknownClient):
+            await clients.issue_key(conn, "desk-1")
+        (info,) = await clients.list_clients(conn)
+        assert info.revoked_at is not None and info.keys[0].revoked_at is not None and info.note == "ground floor"
