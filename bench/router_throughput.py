@@ -1,6 +1,6 @@
 """Benchmark: the router service on the real broker against a raw aiokafka pass-through.
 
-    .venv/bin/python bench/router_throughput.py [--cases 20000] [--rate 2000] [--seconds 5] [--keep]
+    .venv/bin/python bench/router_throughput.py [--cases 20000] [--rate 1000] [--seconds 5] [--keep]
 
 Starts Kafka alone in a stack directory of its own (`.stack-routerbench<offset>`, test ports moved
 by --port-offset, default 300) and stops it at the end unless --keep. Both processors run as their
@@ -74,7 +74,7 @@ class Topics:
 @dataclass(frozen=True)
 class Run:
     label: str
-    cases_per_second: float
+    drained: Drain
     latencies: list[float]
 
     def percentile(self, q: int) -> float:
@@ -193,26 +193,43 @@ async def end_offsets(consumer: AIOKafkaConsumer, topic: str) -> int:
     return sum((await consumer.end_offsets(partitions)).values())
 
 
-async def drain_rate(
+@dataclass(frozen=True)
+class Drain:
+    cases_per_second: float
+    cpu_us_per_case: float  # the processor's own CPU time; less sensitive to a busy machine than cases/s
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+async def drain(
     settings: Settings, role: str, topics: Topics, output: str, total: int, warmup: int, timeout: float
-) -> float:
-    """Cases/s while the processor drains `total` waiting messages, from the output's broker timestamps,
-    leaving out the first `warmup` outputs (process start, group join, the memo learning)."""
+) -> Drain:
+    """The processor drains `total` waiting messages. Cases/s from the output's broker timestamps, CPU
+    from /proc; both leave out the first `warmup` outputs (process start, group join, memo learning)."""
     probe = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers)
     await probe.start()
     before = await end_offsets(probe, output)
     process = start_processor(settings, role, topics)
+    marks: list[tuple[int, float]] = []
     try:
         deadline = time.monotonic() + timeout
         while (done := await end_offsets(probe, output) - before) < total:
             if time.monotonic() > deadline or process.poll() is not None:
                 raise SystemExit(f"{role}: drained {done}/{total} in {timeout}s")
-            await asyncio.sleep(0.2)
+            if done >= warmup and not marks:
+                marks.append((done, cpu_seconds(process.pid)))
+            await asyncio.sleep(0.02)
+        marks.append((done, cpu_seconds(process.pid)))
     finally:
         stop_processor(process)
         await probe.stop()
     first, last = await timestamp_span(settings, output, before + warmup)
-    return (total - warmup - 1) / max(last - first, 1e-3)
+    (start_done, start_cpu), (end_done, end_cpu) = marks[0], marks[-1]
+    cpu = (end_cpu - start_cpu) / max(end_done - start_done, 1) * 1e6
+    return Drain((total - warmup - 1) / max(last - first, 1e-3), cpu)
 
 
 async def timestamp_span(settings: Settings, topic: str, skip: int) -> tuple[float, float]:
@@ -315,12 +332,15 @@ async def throughput_and_latency(settings: Settings, args: argparse.Namespace) -
     print(f"[bench] {args.warmup} warm-up + {args.cases} cases on {topics.received} (~{size} bytes each)")
     runs = {}
     for role, output in (("passthrough", topics.passthrough), ("router", topics.routed)):
-        rate = await drain_rate(settings, role, topics, output, len(messages), args.warmup, args.timeout)
-        print(f"[bench] {role}: drained at {rate:,.0f} cases/s")
-        runs[role] = rate
+        drained = await drain(settings, role, topics, output, len(messages), args.warmup, args.timeout)
+        print(f"[bench] {role}: {drained.cases_per_second:,.0f} cases/s, {drained.cpu_us_per_case:.0f} µs CPU per case")
+        runs[role] = drained
     timed = sample_cases(rules, args.rate * args.seconds, seed=43)
     results = []
-    for role, output in (("passthrough", topics.passthrough), ("router", topics.routed)):
+    for role in ("passthrough", "router"):
+        topics = Topics.fresh()  # a processor starts from the beginning of its input: a fresh one
+        await create_topics(settings, topics)
+        output = topics.routed if role == "router" else topics.passthrough
         keyed = encode(timed, prefix=f"L{role}-")
         latencies = await latency_run(settings, role, topics, output, keyed, args.rate, args.warmup)
         results.append(Run(role, runs[role], latencies))
@@ -336,7 +356,7 @@ def main() -> int:
         child.add_argument(name, required=True)
     parser.add_argument("--cases", type=int, default=20_000)
     parser.add_argument("--warmup", type=int, default=5000, help="cases before the timed ones in each phase")
-    parser.add_argument("--rate", type=int, default=2000, help="offered cases/s in the latency run")
+    parser.add_argument("--rate", type=int, default=1000, help="offered cases/s in the latency run")
     parser.add_argument("--seconds", type=int, default=5, help="length of the latency run")
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds allowed per phase")
     parser.add_argument("--rule-cases", type=int, default=10_000, help="cases for the cost per decision")
@@ -369,12 +389,14 @@ def main() -> int:
 
 def report(passthrough_run: Run, router_run: Run) -> None:
     print()
-    print(f"{'':14}{'cases/s':>10}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'timed':>8}")
+    print(f"{'':14}{'cases/s':>10}{'CPU µs':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'timed':>8}")
     for run in (passthrough_run, router_run):
         p50, p95, p99 = (run.percentile(q) for q in (50, 95, 99))
-        print(f"{run.label:14}{run.cases_per_second:10,.0f}{p50:9.1f}{p95:9.1f}{p99:9.1f}{len(run.latencies):8}")
-    ratio = router_run.cases_per_second / passthrough_run.cases_per_second
-    print(f"router / pass-through throughput: {ratio:.0%} (target >= 70%)")
+        rate, cpu = run.drained.cases_per_second, run.drained.cpu_us_per_case
+        print(f"{run.label:14}{rate:10,.0f}{cpu:8.0f}{p50:9.1f}{p95:9.1f}{p99:9.1f}{len(run.latencies):8}")
+    ratio = router_run.drained.cases_per_second / passthrough_run.drained.cases_per_second
+    cpu_ratio = passthrough_run.drained.cpu_us_per_case / router_run.drained.cpu_us_per_case
+    print(f"router / pass-through: throughput {ratio:.0%} (target >= 70%), CPU per case {cpu_ratio:.0%}")
 
 
 if __name__ == "__main__":

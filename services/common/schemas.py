@@ -33,6 +33,7 @@ Flag = Literal[
     "backlog",
     "superior_assigned",
 ]
+FLAGS: tuple[str, ...] = Flag.__args__  # type: ignore[attr-defined]
 
 
 class Strict(BaseModel):

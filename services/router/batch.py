@@ -96,7 +96,8 @@ async def route_batch(
             continue
         event_id, value = routed_json(envelope, decision_json(result), at_json)
         headers = [JSON, ROUTED_TYPE, ("ce-id", event_id.encode())]
-        sends.append(await producer.send(wiring.routed, value, key=envelope.caseid.encode(), headers=headers))
+        key = envelope.data.case_id.encode()  # every event of a case is keyed by its case id
+        sends.append(await producer.send(wiring.routed, value, key=key, headers=headers))
         routed.append((record, result))
     for letter in letters:
         sends.append(await _dead_letter(producer, wiring.deadletter, letter))

@@ -51,6 +51,8 @@ class Lookups:
         self._units: dict[str, tuple[str, str]] = {}
         self._days: dict[tuple[int, int, int], bool] = {}
         self._found: dict[tuple[str, str, str, str | None, str], Found] = {}
+        self._above: dict[tuple[str, str], str] = {}
+        self._up: dict[tuple[str, str], str | None] = {}
         self._unit_facts: dict[tuple[str, tuple[str, ...]], UnitFacts] = {}
 
     def region(self, code: str, field: str) -> RegionFacts:
@@ -98,6 +100,8 @@ class Lookups:
         if known is None:
             if len(self._found) >= MAX_ENTRIES:
                 self._found.clear()
+                self._above.clear()
+                self._up.clear()
             known = self._find(department, level, anchor, target_unit, matter)
             self._found[key] = known
         return known
@@ -111,11 +115,25 @@ class Lookups:
             start = supervisor.partition(":")[0] if supervisor else target_region or start
         elif anchor == "covering" and target_region is not None:
             start = directory.tree.lowest_common(matter, target_region).code
-        competent = directory.find_up(directory.at_or_above(start, level), department)
+        competent = self._find_up(self._at_or_above(start, level), department)
         if anchor == "above_target" and target_unit is not None and competent == target_unit:
             # The category's department at that level is the unit complained about: its supervisor decides.
             competent = directory.supervisor(target_unit)
         return Found(start, competent)
+
+    # Many matters share a county: these two are cached by what they depend on, not by the matter.
+    def _at_or_above(self, region: str, level: str) -> str:
+        key = (region, level)
+        known = self._above.get(key)
+        if known is None:
+            known = self._above[key] = self._rules.directory.at_or_above(region, level)
+        return known
+
+    def _find_up(self, region: str, department: str) -> str | None:
+        key = (region, department)
+        if key not in self._up:
+            self._up[key] = self._rules.directory.find_up(region, department)
+        return self._up[key]
 
     def unit_facts(self, unit: str, co_departments: tuple[str, ...]) -> UnitFacts:
         key = (unit, co_departments)

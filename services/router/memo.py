@@ -5,8 +5,9 @@ does to a case (rules fired, outputs, flags, derived facts, or a conflict error)
 segment's inputs: the facts its rules test, as they stand when the segment starts (facts that an
 earlier table of the segment sets are outputs, not inputs), and the flags set so far. Whole-number
 facts are reduced to the interval between the bounds the rules test, so 6 and 7 people make the same
-key when no rule tells them apart. durable_rules evaluates each distinct key once per ruleset
-version, batched; a reload builds a new memo, so nothing outlives the rules it was computed with.
+key when no rule tells them apart. A segment key that is new is worked out table by table through a
+second memo keyed by each table's own inputs, so durable_rules evaluates each table's distinct input
+pattern once per ruleset version, batched. A reload builds new memos: nothing outlives its rules.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from operator import itemgetter
 from typing import Any
 
 from services.common.schemas import Decision
-from services.router.conditions import INT_MAX, INT_MIN, Scalar
+from services.router.conditions import INT_MAX, INT_MIN, Scalar, Test
+from services.router.facts import Facts
 from services.router.lookups import Lookups
 from services.router.model import TABLE_NAMES, TABLE_SPECS, CompiledRules
 from services.router.problems import RoutingError
@@ -76,43 +78,80 @@ def tested_facts(rules: CompiledRules, table_names: Sequence[str]) -> frozenset[
     )
 
 
+class FactKey:
+    """The key of a set of facts as some tests see them: values, and whole numbers as intervals."""
+
+    def __init__(self, tests: Sequence[Test]) -> None:
+        plain = sorted({test.fact for test in tests if test.allowed is not None})
+        bounds: dict[str, set[int]] = {}
+        for test in tests:
+            if test.allowed is None:
+                edges = bounds.setdefault(test.fact, set())
+                if test.low > INT_MIN:
+                    edges.add(test.low)
+                if test.high < INT_MAX:
+                    edges.add(test.high + 1)
+        self.facts = tuple(sorted(set(plain) | set(bounds)))
+        self._plain: Callable[[dict[str, Scalar]], Any] = itemgetter(*plain) if plain else (lambda facts: ())
+        self._numbers = tuple((name, tuple(sorted(edges))) for name, edges in sorted(bounds.items()))
+
+    def __call__(self, facts: dict[str, Scalar]) -> Key:
+        return (self._plain(facts), tuple([_number_class(edges, facts[name]) for name, edges in self._numbers]))
+
+
+class TableMemo:
+    """Under the segments: what each table fired for the facts it tests, so that a new combination
+    of tables' inputs (a segment miss) only sends the tables whose own inputs are new to the engine."""
+
+    def __init__(self, rules: CompiledRules, evaluate: Evaluate) -> None:
+        self._evaluate = evaluate
+        self._keys = {
+            name: FactKey([test for rule in table.rules for test in rule.condition.tests])
+            for name, table in rules.tables.items()
+        }
+        self.memo: dict[tuple[str, Key], tuple[str, ...]] = {}
+        self.evaluated = 0  # fact sets sent to the engine
+
+    def evaluate(self, table_name: str, fact_sets: Sequence[Facts]) -> list[list[str]]:
+        if len(self.memo) >= MAX_ENTRIES:
+            self.memo.clear()
+        keyer = self._keys[table_name]
+        keys = [(table_name, keyer(facts)) for facts in fact_sets]
+        missing: dict[tuple[str, Key], Facts] = {}
+        for key, facts in zip(keys, fact_sets, strict=True):
+            if key not in self.memo and key not in missing:
+                missing[key] = facts
+        if missing:
+            fired = self._evaluate(table_name, list(missing.values()))
+            self.evaluated += len(missing)
+            for key, hits in zip(missing, fired, strict=True):
+                self.memo[key] = tuple(hits)
+        return [list(self.memo[key]) for key in keys]
+
+
 class Segment:
     def __init__(self, rules: CompiledRules, table_names: tuple[str, ...], later: frozenset[str]) -> None:
         """`later`: the facts that the tables after this segment test (the only facts worth carrying on)."""
         self.table_names = table_names
-        plain: set[str] = set()
-        bounds: dict[str, set[int]] = {}
+        inputs: list[Test] = []
         written: set[str] = set()
         for name in table_names:
             for rule in rules.tables[name].rules:
-                for test in rule.condition.tests:
-                    if test.fact in written:
-                        continue  # set by an earlier table of this segment: an output, not an input
-                    if test.allowed is not None:
-                        plain.add(test.fact)
-                        continue
-                    edges = bounds.setdefault(test.fact, set())
-                    if test.low > INT_MIN:
-                        edges.add(test.low)
-                    if test.high < INT_MAX:
-                        edges.add(test.high + 1)
+                # A fact set by an earlier table of this segment is an output, not an input.
+                inputs += [test for test in rule.condition.tests if test.fact not in written]
             written.update(written_facts(name))
-        self.inputs = tuple(sorted(plain | set(bounds)))
-        self._numbers = tuple((name, tuple(sorted(edges))) for name, edges in sorted(bounds.items()))
-        names = sorted(plain)
-        self._plain: Callable[[dict[str, Scalar]], Any] = itemgetter(*names) if names else (lambda facts: ())
+        self._key = FactKey(inputs)
+        self.inputs = self._key.facts
         self._outputs = tuple(key for name in table_names for key in OUTPUT_KEYS[name])
         written_here = dict.fromkeys(fact for name in table_names for fact in written_facts(name))
         self._written = tuple(fact for fact in written_here if fact in later)
         self.memo: dict[Key, Delta] = {}
 
     def key(self, routing: Routing) -> Key:
-        facts = routing.facts
-        numbers = tuple([_number_class(edges, facts[name]) for name, edges in self._numbers])
-        return (tuple(routing.flags), self._plain(facts), numbers)
+        return (tuple(routing.flags), self._key(routing.facts))
 
     def run(self, rules: CompiledRules, routings: Sequence[Routing], evaluate: Evaluate) -> int:
-        """Apply the segment to every routing without an error; returns how many keys the engine evaluated."""
+        """Apply the segment to every routing without an error; returns how many keys were new."""
         if len(self.memo) >= MAX_ENTRIES:
             self.memo.clear()
         keys: list[Key | None] = []
@@ -155,14 +194,20 @@ class Pipeline:
 
     def __init__(self, rules: CompiledRules, evaluate: Evaluate, *, memo: bool = True) -> None:
         self.rules = rules
-        self.evaluate = evaluate
+        self._engine = evaluate
         self.remember = memo
         self.lookups = Lookups(rules)
+        self.evaluate: Evaluate = TableMemo(rules, self._counted).evaluate if memo else self._counted
         first, second = SEGMENTS
         self.segments = (Segment(rules, first, tested_facts(rules, second)), Segment(rules, second, frozenset()))
         self._decisions: dict[Key, Decision] = {}
         self.cases = 0
-        self.evaluated = 0  # fact patterns sent to the engine (with the memo) or cases (without)
+        self.evaluated = 0  # fact sets the engine evaluated (one per table and case, or per new pattern)
+
+    def _counted(self, table_name: str, fact_sets: Sequence[Facts]) -> list[list[str]]:
+        fired = self._engine(table_name, fact_sets)
+        self.evaluated += len(fact_sets)
+        return fired
 
     def decide_each(self, routings: Sequence[Routing]) -> list[Decision | RoutingError]:
         """Decisions for routings started with `steps.start`; EngineError propagates (for the whole batch)."""
@@ -180,10 +225,9 @@ class Pipeline:
 
     def _run(self, segment: Segment, routings: Sequence[Routing]) -> None:
         if self.remember:
-            self.evaluated += segment.run(self.rules, routings, self.evaluate)
+            segment.run(self.rules, routings, self.evaluate)
         else:
             run_tables(self.rules, routings, segment.table_names, self.evaluate)
-            self.evaluated += sum(1 for routing in routings if routing.error is None)
 
     def _decision(self, routing: Routing) -> Decision:
         # Every output comes from a rule in the trace, so the trace and the units determine the decision.

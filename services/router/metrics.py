@@ -35,7 +35,7 @@ LAG_RECORDS = Gauge(
 )
 ENGINE_EVALUATIONS = Counter(
     "xf_router_engine_evaluations_total",
-    "Fact patterns the rule engine evaluated (new since the last reload); the other cases reuse its answers",
+    "Fact sets the rule engine evaluated: one per table and fact pattern new since the last reload",
 )
 RULESET = Info("xf_router_ruleset", "The ruleset version in force")
 RULESET_LOADED_AT = Gauge("xf_router_ruleset_loaded_timestamp_seconds", "When the ruleset in force was loaded")

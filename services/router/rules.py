@@ -3,6 +3,7 @@
 rules = load_rules(Path("rules"))      # RuleError lists `file:line: message` lines
 router = Router(rules)                 # one per process; owns the durable_rules Host
 decision = router.decide(case)         # RoutingError: CaseError (bad case) or EngineError
+results = router.decide_each(cases)    # a Decision or a RoutingError per case (the service's path)
 router.swap(load_rules(Path("rules"))) # atomic; the old Host is freed
 """
 

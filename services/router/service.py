@@ -31,7 +31,7 @@ from services.common.settings import Settings
 from services.common.topics import ALL_TOPICS, CASE_RECEIVED, CASE_ROUTED, DEADLETTER, Topic, ensure_topics
 from services.router import metrics
 from services.router.batch import BatchOutcome, route_batch
-from services.router.rules import CompiledRules, Router, RuleError, load_rules
+from services.router.rules import CompiledRules, Router, load_rules
 
 log = logging.getLogger("xf.router")
 CONSUMER = "router"
@@ -39,6 +39,7 @@ MAX_RECORDS = 1000
 BATCH_TIMEOUT_MS = 20
 RELOAD_DEBOUNCE_MS = 300
 GC_YOUNG_THRESHOLD = 20_000
+WATCH_RETRY_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,7 @@ class RouterService:
         """Compile the rules again; swap them in only if they are valid (synchronous, for tools and tests)."""
         try:
             rules = load_rules(self.settings.rules_dir)
-        except RuleError as error:
+        except Exception as error:  # RuleError (file:line problems), or files that cannot be read
             return self._refused(error)
         return self._apply(rules)
 
@@ -132,11 +133,11 @@ class RouterService:
         async with self._reloading:
             try:
                 rules = await asyncio.to_thread(load_rules, self.settings.rules_dir)
-            except RuleError as error:
+            except Exception as error:  # RuleError (file:line problems), or files that cannot be read
                 return self._refused(error)
             return self._apply(rules)
 
-    def _refused(self, error: RuleError) -> bool:
+    def _refused(self, error: Exception) -> bool:
         metrics.RELOADS.labels("refused").inc()
         self.reloads += 1
         log.error("refused new rules, still routing with %s:\n%s", self.router.rules.version, error)
@@ -156,8 +157,14 @@ class RouterService:
         return True
 
     async def watch_rules(self) -> None:
-        async for _changes in awatch(self.settings.rules_dir, debounce=RELOAD_DEBOUNCE_MS, recursive=True):
-            await self.reload_async()
+        """Reload on every change under rules/ (debounced); a failing watch is logged and restarted."""
+        while True:
+            try:
+                async for _changes in awatch(self.settings.rules_dir, debounce=RELOAD_DEBOUNCE_MS, recursive=True):
+                    await self.reload_async()
+            except Exception:
+                log.exception("watching %s failed; watching again in %ss", self.settings.rules_dir, WATCH_RETRY_S)
+            await asyncio.sleep(WATCH_RETRY_S)
 
 
 async def _no_decoding(message: Any) -> None:

@@ -1,10 +1,11 @@
 """Applying a batch of consumed records: parse, decide, store, then count.
 
-One database transaction per batch: the cases of the batch are locked up front (advisory locks in
-key order), each record is decided by the engine and stored, parked events of a case that changed
-are retried, and the messages the batch produces (dead letters, the tracker's own lifecycle events)
-are published before the commit. The consumer commits the Kafka offsets after this returns, so a
-crash anywhere replays the batch, and `applied_events` turns every replayed event into a no-op.
+One database transaction per batch (services.tracker.batch): the batch's cases are locked and read
+up front, each record is decided by the engine against them in memory, parked events of a case that
+changed are retried, everything is written at once, and the messages the batch produces (dead
+letters, the tracker's own lifecycle events) are published before the commit. The consumer commits
+the Kafka offsets after this returns, so a crash anywhere replays the batch, and `applied_events`
+turns every replayed event into a no-op.
 Publishing before the commit means a crash between the two re-publishes with the same event ids.
 
 A record that breaks the batch with an unexpected error is retried alone; if it fails alone too it
@@ -23,6 +24,7 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
+from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
 from services.common.envelope import Envelope, deterministic_id, now, wrap
@@ -52,6 +54,7 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.TooManyConnectionsError,
     asyncpg.exceptions.AdminShutdownError,
     asyncpg.exceptions.CannotConnectNowError,
+    KafkaError,
 )
 
 # Parametrised once: building a generic model per record is costly.

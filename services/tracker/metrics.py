@@ -10,9 +10,14 @@ The SQL views (migrations/003_views.sql) give the exact period statistics; these
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Counter, Gauge, Histogram
+
+from services.common.schemas import FLAGS
+
+if TYPE_CHECKING:
+    from services.tracker.engine import Applied
 
 _DAY = 86400.0
 _DURATION_BUCKETS = (
@@ -35,6 +40,12 @@ PERSON_TIMES = Counter("xf_tracker_person_times_total", "Person-times received, 
 ROUTED = Counter(
     "xf_tracker_cases_routed_total", "Routing decisions applied, by disposition and level", ["disposition", "level"]
 )
+CASES_FLAGGED = Counter(
+    "xf_tracker_cases_flagged_total", "Routed cases (batches) by flag of the decision (DOMAIN.md §4.4)", ["flag"]
+)
+# Every flag's series exists from the start, so increase() sees the first flagged case too.
+for _flag in FLAGS:
+    CASES_FLAGGED.labels(_flag)
 
 # --- events -------------------------------------------------------------------------------------------
 EVENTS_APPLIED = Counter("xf_tracker_events_applied_total", "Events applied, by event type", ["type"])
@@ -120,7 +131,9 @@ def _level(row: Mapping[str, Any]) -> str:
     return str(row.get("handling_level") or "none")
 
 
-def observe_applied(event_type: str, row: Mapping[str, Any], before: Mapping[str, Any] | None, applied: Any) -> None:
+def observe_applied(
+    event_type: str, row: Mapping[str, Any], before: Mapping[str, Any] | None, applied: Applied
+) -> None:
     """Count one applied event. `row` is the case after it, `before` the case before it (None if new)."""
     EVENTS_APPLIED.labels(event_type).inc()
     received_at = row["received_at"]
@@ -129,6 +142,9 @@ def observe_applied(event_type: str, row: Mapping[str, Any], before: Mapping[str
         PERSON_TIMES.labels(row["channel"]).inc(row["people_count"])
     elif event_type == "routed":
         ROUTED.labels(row.get("disposition") or "none", _level(row)).inc()
+        for flag in row.get("flags") or ():
+            if flag in FLAGS:
+                CASES_FLAGGED.labels(flag).inc()
         TIME_TO_ROUTE.observe(max((row["routed_at"] - received_at).total_seconds(), 0.0))
     elif event_type == "accepted" and row.get("accepted_at"):
         TIME_TO_ACCEPT.observe(max((row["accepted_at"] - received_at).total_seconds(), 0.0))
@@ -142,7 +158,7 @@ def observe_applied(event_type: str, row: Mapping[str, Any], before: Mapping[str
             CLOSURES.labels(_level(row), "on_time" if write.outcome == "met" else "late").inc()
     if event_type == "extended":
         for write in applied.clocks:
-            if write.extensions and (before is None or write.extended_days):
+            if write.extensions:
                 EXTENSIONS.labels(write.stage, _level(row)).inc()
                 EXTENSION_DAYS.labels(write.stage).inc(write.extensions[-1]["days"])
     elif event_type == "paused":

@@ -25,7 +25,7 @@ from services.common.kafka import make_broker, publish, raw_body
 from services.common.runtime import mount_operational_routes, records_of
 from services.common.settings import Settings
 from services.common.topics import CASE_LIFECYCLE, CASE_RECEIVED, CASE_ROUTED, ensure_topics
-from services.tracker import gauges, scanner
+from services.tracker import gauges, scanner, units
 from services.tracker.api import install_api
 from services.tracker.auth import Registry
 from services.tracker.consumer import CONSUMER, Consumer, Record
@@ -41,6 +41,7 @@ class TrackerService:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         policies = load_policies(settings.rules_dir)
+        use_organisation_directory(settings)
         self.resolver = PolicyResolver(policies)
         self.timezone = policies.timezone
         self.instance = settings.tracker_instance or f"{socket.gethostname()}:{settings.tracker_port}:{os.getpid()}"
@@ -116,6 +117,21 @@ class TrackerService:
             except Exception:  # the next round tries again; nothing was committed
                 log.exception("deadline scan failed")
             await asyncio.sleep(settings.tracker_scan_interval)
+
+
+def use_organisation_directory(settings: Settings) -> None:
+    """Supervising units from rules/directory.yaml, read by the router's loader (one reading of the
+    rule files). The router validates its files; if they do not load, escalations follow the default
+    rule of DOMAIN.md §4.1 and the log says so."""
+    try:
+        from services.router.load import load_rules  # the router's code: a fault there must not stop the tracker
+
+        directory = load_rules(settings.rules_dir, check=False).directory
+    except Exception as error:
+        log.warning("organisation directory not loaded (%s): supervising units follow DOMAIN.md §4.1", error)
+        units.use_directory(None)
+        return
+    units.use_directory(directory.supervisor)
 
 
 def create_app(settings: Settings) -> FastAPI:

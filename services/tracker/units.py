@@ -1,13 +1,16 @@
-"""Units and their supervising units (DOMAIN.md §4.1): who is escalated to, who may see what.
+"""Units and their supervising units (DOMAIN.md §4.1): who a breach is escalated to, who reviews.
 
-A unit is `<region>:<department>`. Its supervising unit is the same department one level up; a
-village/community unit answers to its town's `gov`, and a town `gov` to the county `gov`. The region
-one level up comes from the official division tree (a county of a municipality answers to the
-province directly); codes the tree does not know fall back to the code's own prefixes.
+A unit is `<region>:<department>`. Its supervising unit is what the organisation directory says
+(rules/directory.yaml, read with the router's own loader, see `use_directory`); for a unit the
+directory does not know (a 12-digit village), or when no directory is loaded, the default rule: the
+same department one level up; a village/community unit answers to its town's `gov`. The region one
+level up comes from the official division tree (a county of a municipality answers to the province
+directly); codes the tree does not know fall back to the code's own prefixes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 
 from services.common.regions import NATIONAL, UnknownRegion, official_regions
@@ -54,8 +57,28 @@ def parent_region(code: str) -> str | None:
     return NATIONAL
 
 
+Supervisor = Callable[[str], "str | None"]
+_directory: Supervisor | None = None
+
+
+def use_directory(directory_supervisor: Supervisor | None) -> None:
+    """Take supervising units from the organisation directory from now on (None: the default rule)."""
+    global _directory
+    _directory = directory_supervisor
+    chain.cache_clear()
+
+
 def supervisor(unit: str) -> str | None:
     """The supervising unit, or None for a national unit."""
+    if _directory is not None:
+        found = _directory(unit)
+        if found is not None:
+            return found
+    return default_supervisor(unit)
+
+
+def default_supervisor(unit: str) -> str | None:
+    """DOMAIN.md §4.1 without a directory: the same department one level up."""
     region, department = split(unit)
     parent = parent_region(region)
     if parent is None:

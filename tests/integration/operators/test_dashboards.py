@@ -173,23 +173,10 @@ def _metric_names_in_use() -> dict[str, list[str]]:
     return uses
 
 
-@pytest.mark.xfail(
-    strict=True, reason="the spike alerts use xf_tracker_cases_flagged_total{flag}, asked of the tracker"
-)
 def test_every_metric_in_dashboards_and_alerts_is_exposed(demo_run: DemoRun, settled: datetime) -> None:
     """Prometheus knows every metric the dashboards and the alert rules name, from a scraped service."""
     known = set(prometheus(demo_run.settings, "/api/v1/metadata").keys()) | {"up"}
     missing = {name: where for name, where in _metric_names_in_use().items() if family(name) not in known}
-    assert not missing, f"metrics no running service exposes: {missing}"
-
-
-def test_metrics_in_dashboards_are_exposed(demo_run: DemoRun, settled: datetime) -> None:
-    known = set(prometheus(demo_run.settings, "/api/v1/metadata").keys()) | {"up"}
-    missing = {
-        name: where
-        for name, where in _metric_names_in_use().items()
-        if family(name) not in known and name != "xf_tracker_cases_flagged_total"
-    }
     assert not missing, f"metrics no running service exposes: {missing}"
 
 

@@ -8,6 +8,7 @@ import time
 
 from services import stack
 from services.common.settings import Settings
+from services.stack.ports import port_is_free
 from services.stack.stack import CATALOG, running_pid
 
 
@@ -25,7 +26,10 @@ def kill_tracker(settings: Settings) -> int:
     pid = running_pid(settings, CATALOG["tracker"])
     assert pid is not None, "the stack's tracker is not running"
     os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and running_pid(settings, CATALOG["tracker"]) is not None:
+    deadline = time.monotonic() + 20
+    while running_pid(settings, CATALOG["tracker"]) is not None or not port_is_free(
+        settings.host, settings.tracker_port
+    ):
+        assert time.monotonic() < deadline, "the killed tracker still holds its pid file or port"
         time.sleep(0.05)
     return pid

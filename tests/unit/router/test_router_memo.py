@@ -113,3 +113,36 @@ def test_an_engine_failure_is_narrowed_down_to_the_case_that_causes_it(
     router.close()
     assert isinstance(results[1], EngineError)
     assert [type(result).__name__ for result in (results[0], results[2])] == ["Decision", "Decision"]
+
+
+def test_cached_look_ups_agree_with_the_directory(demo_rules: CompiledRules) -> None:
+    """Facts and competent units from services/router/lookups.py, against the directory asked directly."""
+    directory, tree = demo_rules.directory, demo_rules.directory.tree
+    router = Router(demo_rules)
+    cases = sample_cases(demo_rules, 1500, seed=8)
+    routings = [start(demo_rules, case, router.pipeline.lookups) for case in cases]
+    router.pipeline.decide_each(routings)
+    router.close()
+
+    def county(code: str) -> str:
+        region = tree.ancestor_at(code, "county")
+        return region.code if region is not None else code
+
+    checked = 0
+    for case, routing in zip(cases, routings, strict=True):
+        facts, matter = routing.facts, case.location.region
+        assert facts["in_scope"] == directory.in_scope(matter)
+        assert facts["matter_level"] == tree.level(matter)
+        assert facts["received_level"] == tree.level(case.received_by.partition(":")[0])
+        if case.target_unit is not None:
+            assert facts["cross_region"] == (county(matter) != county(case.target_unit.partition(":")[0]))
+        if (
+            not facts["in_scope"]
+            or routing.outputs["anchor"] != "matter"
+            or any(t.startswith("gap:") for t in routing.trace)
+        ):
+            continue
+        start_region = directory.at_or_above(matter, routing.outputs["level"])
+        assert routing.competent == directory.find_up(start_region, routing.outputs["department"])
+        checked += 1
+    assert checked > 1000

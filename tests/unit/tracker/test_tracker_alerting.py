@@ -136,3 +136,27 @@ def test_escalation_targets_and_metric_labels() -> None:
     assert units.county_rollup("150627107001:committee") == "150627:committee"
     assert units.county_rollup("150600:hrss") == "150600:hrss"
     assert units.county_rollup(None) == "none"
+
+
+def test_supervising_units_from_the_organisation_directory() -> None:
+    directory = {"150627107:committee": "150627107:gov", "150627:sasac": "150600:sasac"}
+    units.use_directory(directory.get)
+    try:
+        assert units.chain("150627107:committee")[:3] == ("150627107:committee", "150627107:gov", "150627:gov")
+        assert units.escalation_target("150627:sasac", 1) == "150600:sasac"
+        # Units the directory does not know keep the default rule.
+        assert units.supervisor("150627107001:committee") == "150627107:gov"
+    finally:
+        units.use_directory(None)
+    assert units.supervisor("150627107:committee") == "150627:committee"  # the default rule again
+
+
+def test_the_shipped_directory_is_used_by_the_service() -> None:
+    from services.common.settings import Settings
+    from services.tracker.service import use_organisation_directory
+
+    try:
+        use_organisation_directory(Settings())
+        assert units.supervisor("150627107:committee") == "150627107:gov"  # rules/directory.yaml: `at: here`
+    finally:
+        units.use_directory(None)

@@ -305,3 +305,16 @@ def test_clock_units_follow_the_stage(sim: CaseSim) -> None:
     assert sim.row is not None and sim.row["review_unit"] == "150600:hrss"
     sim.run(ev("reviewed", "2026-06-01 09:00"), ev("rereview_requested", "2026-06-02 09:00", unit="150000:hrss"))
     assert sim.clock("rereview")["unit"] == "150000:hrss"
+
+
+def test_a_stored_policy_version_is_found_by_its_version(policies: DeadlinePolicies) -> None:
+    resolver = PolicyResolver(policies)
+    today = policies.get("standard")
+    assert resolver.version(today.version, "standard") is today
+    text = (RULES / "deadlines.yaml").read_text(encoding="utf-8").replace("handle: {limit: 60", "handle: {limit: 45")
+    old = parse_policies(text, Path("old.yaml")).get("standard")
+    assert not resolver.knows(old.version)
+    assert resolver.version(old.version, "standard") is today  # never stored: today's, by name
+    resolver.register(old.snapshot())
+    assert resolver.knows(old.version)
+    assert resolver.version(old.version, "standard").stage("handle").limit == 45
