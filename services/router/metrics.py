@@ -45,3 +45,8 @@ DEAD_LETTERS = Counter(
     "Records sent to the dead-letter topic, by reason (not_json, invalid, wrong_type, undecidable, engine)",
     ["reason"],
 )
+# Series that exist from the start, so that increase() also sees the first reload or dead letter.
+for _outcome in ("applied", "refused", "unchanged"):
+    RELOADS.labels(_outcome)
+for _reason in ("not_json", "invalid", "wrong_type", "undecidable", "engine"):
+    DEAD_LETTERS.labels(_reason)
