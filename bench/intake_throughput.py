@@ -42,16 +42,8 @@ from aiokafka import AIOKafkaProducer
 from services import stack
 from services.common.settings import PROJECT_ROOT, Settings
 from services.demo.workload import Workload
+from services.stack.offsets import offset_settings
 
-BASE_PORTS = {
-    "kafka_port": 19092,
-    "kafka_controller_port": 19093,
-    "pg_port": 25432,
-    "prometheus_port": 19090,
-    "intake_port": 18001,
-    "router_port": 18002,
-    "tracker_port": 18003,
-}
 PARTS = ["kafka", "postgres", "intake"]
 
 
@@ -70,8 +62,7 @@ class Phase:
 
 
 def bench_settings(offset: int) -> Settings:
-    ports: dict[str, Any] = {name: port + offset for name, port in BASE_PORTS.items()}
-    return Settings(stack_dir=PROJECT_ROOT / f".stack-bench{offset}", **ports)
+    return offset_settings(offset, PROJECT_ROOT / f".stack-bench{offset}")
 
 
 def submissions(count: int, seed: int) -> list[dict[str, Any]]:

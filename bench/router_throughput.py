@@ -45,16 +45,8 @@ from services.router.rules import load_rules
 from services.router.samples import received_envelope, sample_cases
 from services.router.service import BATCH_TIMEOUT_MS, MAX_RECORDS, RouterService, Wiring, make_producer, settle
 from services.stack.apps import settings_environment
+from services.stack.offsets import offset_settings
 
-BASE_PORTS = {
-    "kafka_port": 19092,
-    "kafka_controller_port": 19093,
-    "pg_port": 25432,
-    "prometheus_port": 19090,
-    "intake_port": 18001,
-    "router_port": 18002,
-    "tracker_port": 18003,
-}
 PARTITIONS = 6
 
 
@@ -84,8 +76,7 @@ class Run:
 
 
 def bench_settings(offset: int) -> Settings:
-    ports = {name: port + offset for name, port in BASE_PORTS.items()}
-    return Settings(stack_dir=PROJECT_ROOT / f".stack-routerbench{offset}", **ports)  # type: ignore[arg-type]
+    return offset_settings(offset, PROJECT_ROOT / f".stack-routerbench{offset}")
 
 
 # --- the two processors, each run in a process of its own -------------------------------------------

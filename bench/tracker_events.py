@@ -42,8 +42,7 @@ from services.common.schemas import Decision, Location, ReceivedCase, RoutedCase
 from services.common.settings import PROJECT_ROOT, Settings
 from services.common.topics import CASE_LIFECYCLE, CASE_RECEIVED, CASE_ROUTED, ensure_topics
 from services.stack.apps import settings_environment
-
-BASE_PORTS = {"kafka_port": 19092, "kafka_controller_port": 19093, "pg_port": 25432, "tracker_port": 18003}
+from services.stack.offsets import offset_settings
 
 
 @dataclass
@@ -59,8 +58,7 @@ class Phase:
 
 
 def bench_settings(offset: int) -> Settings:
-    ports: dict[str, Any] = {name: port + offset for name, port in BASE_PORTS.items()}
-    return Settings(stack_dir=PROJECT_ROOT / f".stack-bench{offset}", **ports)
+    return offset_settings(offset, PROJECT_ROOT / f".stack-bench{offset}")
 
 
 def case_events(case: str, received_at: datetime) -> list[tuple[str, Envelope[Any]]]:

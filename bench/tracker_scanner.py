@@ -38,6 +38,7 @@ from services import stack
 from services.common.db import create_pool, migrate
 from services.common.envelope import Envelope, to_bytes
 from services.common.settings import PROJECT_ROOT, Settings
+from services.stack.offsets import offset_settings
 from services.tracker import scanner, units
 from services.tracker.service import MIGRATIONS
 
@@ -50,7 +51,7 @@ COLUMNS = [
 
 
 def bench_settings(offset: int) -> Settings:
-    return Settings(stack_dir=PROJECT_ROOT / f".stack-bench{offset}", pg_port=25432 + offset)
+    return offset_settings(offset, PROJECT_ROOT / f".stack-bench{offset}")
 
 
 def clock_rows(count: int, due: int, now: datetime) -> list[tuple[Any, ...]]:

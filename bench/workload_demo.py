@@ -27,22 +27,13 @@ from services import stack
 from services.common.settings import PROJECT_ROOT, Settings
 from services.demo.cli import post_cases
 from services.demo.session import Options, run_demo
+from services.stack.offsets import offset_settings
 
-BASE_PORTS = {
-    "kafka_port": 19092,
-    "kafka_controller_port": 19093,
-    "pg_port": 25432,
-    "prometheus_port": 19090,
-    "intake_port": 18001,
-    "router_port": 18002,
-    "tracker_port": 18003,
-}
 PARTS = ["kafka", "postgres", "prometheus", "intake", "router", "tracker"]
 
 
 def bench_settings(offset: int) -> Settings:
-    ports: dict[str, Any] = {name: port + offset for name, port in BASE_PORTS.items()}
-    return Settings(stack_dir=PROJECT_ROOT / f".stack-bench{offset}", **ports)
+    return offset_settings(offset, PROJECT_ROOT / f".stack-bench{offset}")
 
 
 async def measure(settings: Settings, options: Options) -> None:

@@ -8,21 +8,11 @@ from collections.abc import Iterator
 import pytest
 
 from services.common.settings import PROJECT_ROOT, Settings
+from services.stack.offsets import offset_environment
 
 # Moved by XF_TEST_PORT_OFFSET, so that several test sessions can run side by side on one machine.
 _OFFSET = int(os.environ.get("XF_TEST_PORT_OFFSET", "0"))
-TEST_PORTS = {
-    name: str(port + _OFFSET)
-    for name, port in {
-        "XF_KAFKA_PORT": 19092,
-        "XF_KAFKA_CONTROLLER_PORT": 19093,
-        "XF_PG_PORT": 25432,
-        "XF_PROMETHEUS_PORT": 19090,
-        "XF_INTAKE_PORT": 18001,
-        "XF_ROUTER_PORT": 18002,
-        "XF_TRACKER_PORT": 18003,
-    }.items()
-}
+TEST_PORTS = offset_environment(_OFFSET)
 
 
 @pytest.fixture(scope="session")

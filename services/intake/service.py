@@ -21,7 +21,7 @@ from prometheus_client import REGISTRY
 from services.common.db import Conn, create_pool, migrate
 from services.common.envelope import wrap
 from services.common.kafka import make_broker, publish, raw_body
-from services.common.runtime import mount_operational_routes, records_of
+from services.common.runtime import mount_operational_routes, records_of, running
 from services.common.settings import Settings
 from services.common.topics import CASE_LIFECYCLE, CASE_ROUTED, CASE_SUBMITTED, DEADLETTER, ensure_topics
 from services.intake import clients, metrics
@@ -201,18 +201,10 @@ def create_app(settings: Settings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await service.start()
-        background = [
-            asyncio.create_task(service.connect_then_relay()),
-            asyncio.create_task(watch_backlog(service.pool)),
-        ]
         try:
-            yield
+            async with running(service.connect_then_relay(), watch_backlog(service.pool)):
+                yield
         finally:
-            for task in background:
-                task.cancel()
-            for task in background:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
             await service.stop()
 
     app = FastAPI(

@@ -22,7 +22,7 @@ from prometheus_client import REGISTRY
 from services.common.db import create_pool, migrate
 from services.common.envelope import Envelope
 from services.common.kafka import make_broker, publish, raw_body
-from services.common.runtime import mount_operational_routes, records_of
+from services.common.runtime import mount_operational_routes, records_of, running
 from services.common.settings import Settings
 from services.common.topics import CASE_LIFECYCLE, CASE_RECEIVED, CASE_ROUTED, ensure_topics
 from services.tracker import gauges, scanner, units
@@ -142,18 +142,12 @@ def create_app(settings: Settings) -> FastAPI:
         await service.start()
         lag = gauges.LagProbe(settings.bootstrap_servers, CONSUMER, CONSUMED)
         await lag.start()
-        tasks = [
-            asyncio.create_task(service.run_scanner()),
-            asyncio.create_task(gauges.keep_fresh(service.pool, lag, settings.tracker_gauge_interval)),
-        ]
         try:
-            yield
+            async with running(
+                service.run_scanner(), gauges.keep_fresh(service.pool, lag, settings.tracker_gauge_interval)
+            ):
+                yield
         finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
             await lag.stop()
             await service.stop()
 

@@ -42,29 +42,13 @@ from zoneinfo import ZoneInfo
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from services.common.lifecycle import LifecycleType
 from services.common.schemas import Channel, Disposition
 from services.tracker.clock import Clock, ClockError, Status
 from services.tracker.policy import STAGES, DeadlinePolicies, DeadlinePolicy, Stage
 
-TimelineEventType = Literal[
-    "routed",
-    "delivered",
-    "accepted",
-    "rejected",
-    "extended",
-    "paused",
-    "resumed",
-    "replied",
-    "review_requested",
-    "reviewed",
-    "rereview_requested",
-    "rereviewed",
-    "concluded",
-    "reassigned",
-    "withdrawn",
-    "feedback",
-    "reported",
-]
+# The lifecycle events of DOMAIN.md §4.5, plus `routed` (the routing decision as a timeline entry).
+TimelineEventType = Literal["routed", LifecycleType]
 TIMELINE_EVENT_TYPES: tuple[str, ...] = get_args(TimelineEventType)
 
 _UNIT_SIDE: tuple[Stage, ...] = ("accept", "handle", "review", "rereview")
