@@ -1,5 +1,9 @@
 """The router's Prometheus metrics. Labels are bounded: no case ids, no units, no regions."""
 
+from bisect import bisect_left
+from collections import Counter as Tally
+from collections.abc import Sequence
+
 from prometheus_client import Counter, Gauge, Histogram, Info
 
 DECISIONS = Counter(
@@ -50,3 +54,18 @@ for _outcome in ("applied", "refused", "unchanged"):
     RELOADS.labels(_outcome)
 for _reason in ("not_json", "invalid", "wrong_type", "undecidable", "engine"):
     DEAD_LETTERS.labels(_reason)
+
+
+def observe_many(histogram: Histogram, amounts: Sequence[float]) -> None:
+    """`histogram.observe(a) for a in amounts`, with one update per bucket instead of one per amount.
+
+    Same buckets as observe() (an amount goes to the first bucket whose bound is >= it); the sum is
+    added once. For a histogram without labels and without exemplars (the router's per-case latency).
+    """
+    if not amounts:
+        return
+    bounds = histogram._upper_bounds
+    buckets = histogram._buckets
+    for index, count in Tally([bisect_left(bounds, amount) for amount in amounts]).items():
+        buckets[index].inc(count)
+    histogram._sum.inc(sum(amounts))
