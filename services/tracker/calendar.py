@@ -78,41 +78,28 @@ class WorkCalendar:
 
     def add_working_days(self, start: date, count: int) -> date:
         """The `count`-th working day after `start` (the start day itself is not counted)."""
-        if count < 0:
-            raise ValueError("count must be >= 0")
-        used: set[int] = set()
-        current = start
-        remaining = count
-        rest_run = 0
-        while remaining > 0:
-            current += timedelta(days=1)
-            if self._is_working(current, used):
-                remaining -= 1
-                rest_run = 0
-            else:
-                rest_run += 1
-                if rest_run > _MAX_REST_RUN:
-                    raise ValueError(f"no working day within {_MAX_REST_RUN} days after {current}")
-        self._report(used)
-        return current
+        return self._count_working_days(start, count, timedelta(days=1), "after")
 
     def sub_working_days(self, end: date, count: int) -> date:
         """The `count`-th working day before `end` (`end` itself if count is 0)."""
+        return self._count_working_days(end, count, timedelta(days=-1), "before")
+
+    def _count_working_days(self, origin: date, count: int, step: timedelta, direction: str) -> date:
         if count < 0:
             raise ValueError("count must be >= 0")
         used: set[int] = set()
-        current = end
+        current = origin
         remaining = count
         rest_run = 0
         while remaining > 0:
-            current -= timedelta(days=1)
+            current += step
             if self._is_working(current, used):
                 remaining -= 1
                 rest_run = 0
             else:
                 rest_run += 1
                 if rest_run > _MAX_REST_RUN:
-                    raise ValueError(f"no working day within {_MAX_REST_RUN} days before {current}")
+                    raise ValueError(f"no working day within {_MAX_REST_RUN} days {direction} {current}")
         self._report(used)
         return current
 
