@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
+from services.common.deadletter import dead_letter_event
 from services.common.envelope import Envelope
 from services.common.lifecycle import LifecycleEvent, parse_lifecycle
 from services.common.schemas import DeadLetter, RoutedCase
@@ -74,15 +75,17 @@ def _text(envelope: Any, name: str) -> str | None:
     return value if isinstance(value, str) and 0 < len(value) <= MAX_ID else None
 
 
-def dead_letter_for(refused: Refused, *, topic: str, partition: int, offset: int, consumer: str) -> DeadLetter:
+def dead_letter_for(
+    refused: Refused, *, topic: str, partition: int, offset: int, consumer: str
+) -> Envelope[DeadLetter]:
     """The dead letter names the event (position, id, source) and the reason, never its content."""
     pointer = {"event_id": refused.event_id, "source": refused.source, "reason": refused.reason}
-    return DeadLetter(
+    return dead_letter_event(
+        consumer=consumer,
         topic=topic,
         partition=partition,
         offset=offset,
-        consumer=consumer,
-        reason=refused.describe()[:2000],
+        reason=refused.describe(),
         payload=json.dumps(pointer, ensure_ascii=False),
     )
 

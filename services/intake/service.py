@@ -19,7 +19,6 @@ from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import REGISTRY
 
 from services.common.db import Conn, create_pool, migrate
-from services.common.envelope import wrap
 from services.common.kafka import make_broker, publish, raw_body
 from services.common.runtime import mount_operational_routes, records_of, running
 from services.common.settings import Settings
@@ -142,11 +141,9 @@ class IntakeService:
             metrics.SUBMISSIONS.labels("kafka", outcome).inc()
         metrics.count_failures(refused.errors)
         metrics.DEAD_LETTERS.labels(refused.reason).inc()
-        letter = dead_letter_for(
+        envelope = dead_letter_for(
             refused, topic=record.topic, partition=record.partition, offset=record.offset, consumer=CONSUMER
         )
-        log.warning("dead letter from %s/%d@%d: %s", record.topic, record.partition, record.offset, letter.reason)
-        envelope = wrap(letter, type="case.deadletter", source=f"xinfang/{CONSUMER}", case_id="unknown")
         await publish(self.broker, DEADLETTER.name, envelope)
 
     # --- outcomes in ----------------------------------------------------------------------------

@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING, Any
 from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 from pydantic_core import to_json
 
-from services.common.envelope import Envelope, deterministic_id, now, wrap
-from services.common.kafka import MAX_DEADLETTER_PAYLOAD
+from services.common.deadletter import dead_letter_event
+from services.common.envelope import Envelope, now
 from services.common.runtime import records_of
-from services.common.schemas import DeadLetter, Decision, ReceivedCase
+from services.common.schemas import Decision, ReceivedCase
 from services.router import metrics
 from services.router.engine import EngineError
-from services.router.pipeline import SOURCE, Malformed, parse_received, routed_json
+from services.router.pipeline import Malformed, parse_received, routed_json
 from services.router.rules import Router, RoutingError
 
 if TYPE_CHECKING:
@@ -187,23 +187,19 @@ def decide_all(router: Router, cases: Sequence[ReceivedCase]) -> list[Decision |
 
 async def _dead_letter(producer: AIOKafkaProducer, topic: str, letter: Letter) -> asyncio.Future[Any]:
     record = letter.record
-    body = record.value or b""
-    dead = DeadLetter(
+    envelope = dead_letter_event(
+        consumer=CONSUMER,
         topic=record.topic,
         partition=record.partition,
         offset=record.offset,
-        consumer=CONSUMER,
-        reason=letter.reason[:2000],
-        payload=body[:MAX_DEADLETTER_PAYLOAD].decode("utf-8", errors="replace")[:MAX_DEADLETTER_PAYLOAD],
+        reason=letter.reason,
+        payload=record.value or b"",
+        case_id=letter.case_id,
     )
-    # Same record, same id: a redelivered batch does not make a second dead letter downstream.
-    event_id = deterministic_id("case.deadletter", CONSUMER, record.topic, str(record.partition), str(record.offset))
-    envelope = wrap(dead, type="case.deadletter", source=SOURCE, case_id=letter.case_id, event_id=event_id)
-    where = f"{record.topic}[{record.partition}]@{record.offset}"
-    log.warning("dead letter from %s (%s): %s", where, letter.kind, dead.reason)
-    headers = [JSON, ("ce-type", b"case.deadletter"), ("ce-id", event_id.encode())]
-    value = envelope.model_dump_json().encode()
-    future: asyncio.Future[Any] = await producer.send(topic, value, key=letter.case_id.encode(), headers=headers)
+    headers = [JSON, ("ce-type", b"case.deadletter"), ("ce-id", envelope.id.encode())]
+    future: asyncio.Future[Any] = await producer.send(
+        topic, envelope.model_dump_json().encode(), key=letter.case_id.encode(), headers=headers
+    )
     return future
 
 

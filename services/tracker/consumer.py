@@ -27,10 +27,11 @@ import asyncpg
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
-from services.common.envelope import Envelope, deterministic_id, now, wrap
+from services.common.deadletter import dead_letter_event
+from services.common.envelope import Envelope, now, wrap
 from services.common.errors import describe_validation_error
 from services.common.lifecycle import LIFECYCLE_TYPE, LifecycleBody, LifecycleEvent
-from services.common.schemas import DeadLetter, ReceivedCase, RoutedCase
+from services.common.schemas import ReceivedCase, RoutedCase
 from services.common.topics import CASE_LIFECYCLE, CASE_RECEIVED, CASE_ROUTED, DEADLETTER
 from services.tracker import engine, metrics, store
 from services.tracker.batch import CaseBatch, Parked
@@ -40,7 +41,6 @@ from services.tracker.records import PolicyResolver
 log = logging.getLogger("xf.tracker.consumer")
 CONSUMER = "tracker"
 SOURCE = "xinfang/tracker"
-MAX_DEADLETTER_PAYLOAD = 65_536
 
 # Errors that say nothing about the record: let the batch be redelivered.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
@@ -340,29 +340,18 @@ class Consumer:
         *,
         event_id: str | None,
     ) -> None:
-        letter = DeadLetter(
+        # The same refusal replayed gets the same id; a malformed record is identified by its position.
+        envelope = dead_letter_event(
+            consumer=CONSUMER,
             topic=record.topic,
             partition=record.partition,
             offset=record.offset,
-            consumer=CONSUMER,
-            reason=f"{kind}: {reason}"[:2000],
-            payload=record.value[:MAX_DEADLETTER_PAYLOAD].decode("utf-8", errors="replace")[:MAX_DEADLETTER_PAYLOAD],
+            reason=f"{kind}: {reason}",
+            payload=record.value,
+            case_id=case_id,
+            key=event_id,
         )
-        # The same refusal replayed gets the same id; a malformed record is identified by its position.
-        key = event_id or f"{record.topic}/{record.partition}@{record.offset}"
-        log.warning("dead letter from %s: %s", record.topic, letter.reason)
-        effects.outgoing.append(
-            (
-                DEADLETTER.name,
-                wrap(
-                    letter,
-                    type="case.deadletter",
-                    source=SOURCE,
-                    case_id=case_id,
-                    event_id=deterministic_id("tracker-deadletter", key),
-                ),
-            )
-        )
+        effects.outgoing.append((DEADLETTER.name, envelope))
 
     async def _internal_failure(self, pool: asyncpg.Pool, record: Record) -> None:
         where = f"{record.topic}/{record.partition}@{record.offset}"

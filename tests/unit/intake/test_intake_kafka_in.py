@@ -54,7 +54,7 @@ def test_refusals_say_why() -> None:
 def test_a_dead_letter_points_at_the_event_and_never_quotes_it() -> None:
     refused = read_submitted(event(data=submission(people_count=0)), CLIENTS)
     assert isinstance(refused, Refused)
-    letter = dead_letter_for(refused, topic="case.submitted", partition=3, offset=42, consumer="intake")
+    letter = dead_letter_for(refused, topic="case.submitted", partition=3, offset=42, consumer="intake").data
     assert (letter.topic, letter.partition, letter.offset) == ("case.submitted", 3, 42)
     assert json.loads(letter.payload) == {"event_id": "evt-1", "source": "erp/150627", "reason": "invalid"}
     assert "people_count" in letter.reason
