@@ -7,12 +7,11 @@ Identity numbers are computed, never real ones.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any, TypeVar
 
@@ -102,17 +101,6 @@ async def add_client(settings: Settings, client: Client) -> str:
 
 def unique_name(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-async def eventually(probe: Callable[[], Awaitable[T | None]], timeout: float = 30.0, what: str = "it") -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await probe()
-        if value is not None:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"no {what} after {timeout}s")
-        await asyncio.sleep(0.3)
 
 
 async def read_events(

@@ -13,7 +13,6 @@ from intake_helpers import (
     add_client,
     case_body,
     connect,
-    eventually,
     headers,
     http,
     publish_submitted,
@@ -21,6 +20,7 @@ from intake_helpers import (
     submitted_event,
     unique_name,
 )
+from polling import eventually
 
 from services.common.settings import Settings
 from services.intake.auth import Client

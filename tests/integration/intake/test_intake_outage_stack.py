@@ -7,7 +7,8 @@ import asyncio
 import re
 from collections import Counter
 
-from intake_helpers import case_body, connect, eventually, headers, http, new_key, read_events
+from intake_helpers import case_body, connect, headers, http, new_key, read_events
+from polling import eventually
 
 from services import stack
 from services.common.settings import Settings

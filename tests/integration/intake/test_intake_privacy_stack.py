@@ -14,7 +14,6 @@ from intake_helpers import (
     PLANTED,
     case_body,
     connect,
-    eventually,
     fresh_person,
     headers,
     http,
@@ -23,6 +22,7 @@ from intake_helpers import (
     read_events,
     submitted_event,
 )
+from polling import eventually
 
 from services.common.settings import Settings
 from services.common.topics import ALL_TOPICS, CASE_SUBMITTED

@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from intake_helpers import add_client, case_body, eventually, fresh_person, headers, http, unique_name
+from intake_helpers import add_client, case_body, fresh_person, headers, http, unique_name
+from polling import eventually
 
 from services.common.regions import official_regions
 from services.common.settings import Settings

@@ -8,7 +8,6 @@ from typing import Any
 from intake_helpers import (
     case_body,
     connect,
-    eventually,
     fresh_person,
     headers,
     http,
@@ -17,6 +16,7 @@ from intake_helpers import (
     read_events,
     submitted_event,
 )
+from polling import eventually
 
 from services.common.settings import Settings
 

@@ -3,16 +3,15 @@ asserting what each hop produced."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Any, TypeVar
 
 import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer
+from polling import eventually
 
 from services.common.settings import Settings
 from services.intake.identity import id_number_check_char
@@ -39,17 +38,6 @@ def auth(settings: Settings, idempotency_key: str | None = None) -> dict[str, st
     """Headers with the development client's API key (XF_INTAKE_DEV_API_KEY) and an idempotency key."""
     headers = {"X-API-Key": settings.intake_dev_api_key}
     return headers | {"Idempotency-Key": idempotency_key} if idempotency_key else headers
-
-
-async def eventually(probe: Callable[[], Awaitable[T | None]], timeout: float = 30.0) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await probe()
-        if value is not None:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"nothing after {timeout}s")
-        await asyncio.sleep(0.3)
 
 
 async def read_topic(settings: Settings, topic: str, case_id: str) -> dict[str, Any]:

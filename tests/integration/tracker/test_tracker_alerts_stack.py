@@ -6,7 +6,8 @@ import subprocess
 from collections import Counter
 
 import asyncpg
-from tracker_events import case_id, days_ago, eventually, publish, read_topic, received
+from polling import eventually
+from tracker_events import case_id, days_ago, publish, read_topic, received
 
 from services.common.settings import Settings
 

@@ -10,7 +10,8 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from tracker_events import case_id, days_ago, eventually, publish, received, routed
+from polling import eventually
+from tracker_events import case_id, days_ago, publish, received, routed
 
 from services.common.settings import Settings
 from services.intake import clients as intake_clients

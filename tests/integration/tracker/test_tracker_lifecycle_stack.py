@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import asyncpg
-from tracker_events import SHANGHAI, case_id, eventually, lifecycle, publish, read_topic, received, routed
+from polling import eventually
+from tracker_events import SHANGHAI, case_id, lifecycle, publish, read_topic, received, routed
 
 from services.common.settings import Settings
 

@@ -7,7 +7,8 @@ import time
 from datetime import timedelta
 
 import asyncpg
-from tracker_events import case_id, days_ago, eventually, lifecycle, publish, received, routed
+from polling import eventually
+from tracker_events import case_id, days_ago, lifecycle, publish, received, routed
 from tracker_stack import kill_tracker, quiet
 
 from services import stack

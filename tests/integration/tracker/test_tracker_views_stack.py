@@ -8,7 +8,8 @@ from decimal import Decimal
 
 import asyncpg
 import httpx
-from tracker_events import SHANGHAI, case_id, eventually, lifecycle, publish, received, routed
+from polling import eventually
+from tracker_events import SHANGHAI, case_id, lifecycle, publish, received, routed
 
 from services.common.settings import Settings
 

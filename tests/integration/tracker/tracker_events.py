@@ -6,7 +6,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -107,17 +107,6 @@ async def publish(bootstrap: str, envelopes: Sequence[Envelope[Any]]) -> None:
         await asyncio.gather(*sends)
     finally:
         await producer.stop()
-
-
-async def eventually(probe: Callable[[], Awaitable[T | None]], timeout: float = 30.0, what: str = "") -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await probe()
-        if value is not None and value is not False:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"nothing after {timeout}s {what}")
-        await asyncio.sleep(0.2)
 
 
 async def read_topic(
