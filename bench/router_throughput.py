@@ -99,7 +99,8 @@ async def passthrough(settings: Settings, source: str, target: str, group: str) 
             sends = []
             for records in batches.values():
                 for record in records:
-                    sends.append(await producer.send(target, record.value, key=record.key, headers=record.headers))
+                    headers = list(record.headers)  # as received (send() takes a list)
+                    sends.append(await producer.send(target, record.value, key=record.key, headers=headers))
             if sends:
                 await asyncio.gather(*sends)
                 await consumer.commit()
@@ -174,8 +175,21 @@ async def create_topics(settings: Settings, topics: Topics) -> None:
     await group.stop()
 
 
-async def produce(producer: AIOKafkaProducer, topic: str, messages: Sequence[tuple[bytes, bytes]]) -> None:
-    sends = [await producer.send(topic, value, key=key) for key, value in messages]
+Headers = list[tuple[str, bytes]]
+
+
+def intake_headers(event_id: str) -> Headers:
+    """The headers intake's outbox relay puts on a case.received record (faststream's correlation id,
+    the content type, the event id): the pass-through forwards them, as a real one would."""
+    return [
+        ("correlation_id", uuid.uuid4().hex.encode()),
+        ("content-type", b"application/json"),
+        ("ce-id", event_id.encode()),
+    ]
+
+
+async def produce(producer: AIOKafkaProducer, topic: str, messages: Sequence[tuple[bytes, bytes, Headers]]) -> None:
+    sends = [await producer.send(topic, value, key=key, headers=headers) for key, value, headers in messages]
     await asyncio.gather(*sends)
 
 
@@ -245,7 +259,7 @@ async def latency_run(
     role: str,
     topics: Topics,
     output: str,
-    messages: Sequence[tuple[bytes, bytes]],
+    messages: Sequence[tuple[bytes, bytes, Headers]],
     rate: int,
     warmup: int,
 ) -> list[float]:
@@ -274,9 +288,9 @@ async def latency_run(
         per_tick = max(1, int(rate * tick))
         for offset in range(0, len(messages), per_tick):
             await asyncio.sleep(max(0.0, started + offset / rate - time.perf_counter()))
-            for key, value in messages[offset : offset + per_tick]:
+            for key, value, headers in messages[offset : offset + per_tick]:
                 sent[key] = time.perf_counter()
-                await producer.send(topics.received, value, key=key)
+                await producer.send(topics.received, value, key=key, headers=headers)
         await asyncio.wait_for(collector, timeout=60)
     finally:
         stop_processor(process)
@@ -300,11 +314,11 @@ async def wait_until_consuming(
         seen += sum(len(records) for records in (await consumer.getmany(timeout_ms=500)).values())
 
 
-def encode(cases: Sequence[ReceivedCase], prefix: str = "") -> list[tuple[bytes, bytes]]:
+def encode(cases: Sequence[ReceivedCase], prefix: str = "") -> list[tuple[bytes, bytes, Headers]]:
     messages = []
     for case in cases:
         envelope = received_envelope(case.model_copy(update={"case_id": prefix + case.case_id}))
-        messages.append((envelope.caseid.encode(), envelope.model_dump_json().encode()))
+        messages.append((envelope.caseid.encode(), envelope.model_dump_json().encode(), intake_headers(envelope.id)))
     return messages
 
 
@@ -319,7 +333,7 @@ async def throughput_and_latency(settings: Settings, args: argparse.Namespace) -
         await produce(producer, topics.received, messages)
     finally:
         await producer.stop()
-    size = sum(len(value) for _, value in messages) // len(messages)
+    size = sum(len(value) for _, value, _ in messages) // len(messages)
     print(f"[bench] {args.warmup} warm-up + {args.cases} cases on {topics.received} (~{size} bytes each)")
     runs = {}
     for role, output in (("passthrough", topics.passthrough), ("router", topics.routed)):

@@ -11,7 +11,7 @@ import logging
 import struct
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -19,12 +19,13 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 from pydantic_core import to_json
 
 from services.common.deadletter import dead_letter_event
-from services.common.envelope import Envelope, now
+from services.common.envelope import now
 from services.common.runtime import records_of
-from services.common.schemas import Decision, ReceivedCase
+from services.common.schemas import Decision
 from services.router import metrics
 from services.router.engine import EngineError
 from services.router.pipeline import Malformed, parse_received, routed_json
+from services.router.received import CaseLike, ReceivedLike
 from services.router.rules import Router, RoutingError
 
 if TYPE_CHECKING:
@@ -69,12 +70,31 @@ class Letter:
     case_id: str
 
 
+@dataclass
+class QueuedBatch:
+    """A batch whose events and dead letters are queued on the producer, not yet acknowledged."""
+
+    outcome: BatchOutcome
+    records: list[ConsumerRecord[bytes, bytes]]
+    sent: list[asyncio.Future[Any]]
+    republish: Callable[[], Awaitable[list[asyncio.Future[Any]]]]
+    count: Callable[[], None]  # the batch's metrics, once Kafka has acknowledged it
+
+
 async def route_batch(
     router: Router, producer: AIOKafkaProducer, wiring: Wiring, message: KafkaMessage
 ) -> BatchOutcome:
+    """Route one batch and wait until Kafka has every event (the service pipelines this: commits.py)."""
+    queued = await queue_batch(router, producer, wiring, message)
+    await asyncio.gather(*queued.sent)
+    queued.count()
+    return queued.outcome
+
+
+async def queue_batch(router: Router, producer: AIOKafkaProducer, wiring: Wiring, message: KafkaMessage) -> QueuedBatch:
     records = records_of(message)
     letters: list[Letter] = []
-    accepted: list[tuple[ConsumerRecord[bytes, bytes], Envelope[ReceivedCase]]] = []
+    accepted: list[tuple[ConsumerRecord[bytes, bytes], ReceivedLike]] = []
     for record in records:
         parsed = parse_received(record.value or b"")
         if isinstance(parsed, Malformed):
@@ -101,14 +121,17 @@ async def route_batch(
         key = envelope.data.case_id.encode()  # every event of a case is keyed by its case id
         outgoing.append((key, value, headers))
         routed.append((record, result))
-    sends = await publish(producer, wiring.routed, outgoing)
-    for letter in letters:
-        sends.append(await _dead_letter(producer, wiring.deadletter, letter))
-    await asyncio.gather(*sends)  # offsets are committed after this returns
 
-    _count(routed, letters, decide_seconds, records)
+    async def send_all() -> list[asyncio.Future[Any]]:
+        sends = await publish(producer, wiring.routed, outgoing)
+        for letter in letters:
+            sends.append(await _dead_letter(producer, wiring.deadletter, letter))
+        return sends
+
+    sent = await send_all()
     _lag(message, records)
-    return BatchOutcome(len(routed), len(letters), decide_seconds)
+    outcome = BatchOutcome(len(routed), len(letters), decide_seconds)
+    return QueuedBatch(outcome, records, sent, send_all, lambda: _count(routed, letters, decide_seconds, records))
 
 
 async def publish(producer: AIOKafkaProducer, topic: str, outgoing: Sequence[Outgoing]) -> list[asyncio.Future[Any]]:
@@ -170,7 +193,7 @@ def murmur2(data: bytes) -> int:
     return h ^ (h >> 15)
 
 
-def decide_all(router: Router, cases: Sequence[ReceivedCase]) -> list[Decision | Exception]:
+def decide_all(router: Router, cases: Sequence[CaseLike]) -> list[Decision | Exception]:
     """Decisions per case; an unexpected failure is narrowed down to the cases that cause it."""
     try:
         return list(router.decide_each(cases))

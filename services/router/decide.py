@@ -12,6 +12,7 @@ from services.router.lookups import Lookups
 from services.router.memo import SEGMENTS, Pipeline
 from services.router.model import CompiledRules, Rule, Table
 from services.router.problems import RoutingError
+from services.router.received import CaseLike
 from services.router.steps import Evaluate, Routing, decision_of, effective, resolve, run_tables, start
 
 __all__ = [
@@ -102,7 +103,7 @@ class Router:
             decisions.append(result)
         return decisions
 
-    def decide_each(self, cases: Sequence[ReceivedCase]) -> list[Decision | RoutingError]:
+    def decide_each(self, cases: Sequence[CaseLike]) -> list[Decision | RoutingError]:
         """A decision or the reason there is none, per case; one bad case does not affect the others."""
         rules, _engine, pipeline = self._current  # one snapshot, so a swap never mixes two rule versions
         slots: list[Routing | RoutingError] = []

@@ -7,14 +7,15 @@ Plain Python works out everything that needs the region tree, the directory or t
 from __future__ import annotations
 
 from datetime import date
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from services.common.regions import LEVEL_RANK, LEVELS_BY_RANK
-from services.common.schemas import CHANNELS, Flag, ReceivedCase
+from services.common.schemas import CHANNELS, Flag
 from services.router.conditions import FactSpec, Scalar
-from services.router.lookups import Lookups
+from services.router.lookups import NONE, CaseContext, Lookups
 from services.router.problems import CaseError
+from services.router.received import CaseLike
 
 if TYPE_CHECKING:
     from services.router.model import CompiledRules
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
 FLAGS: tuple[Flag, ...] = Flag.__args__  # type: ignore[attr-defined]
 LITIGATION = ("none", "pending", "judged", "enforcement", "arbitration", "reconsideration")
 LEVELS = frozenset(LEVELS_BY_RANK)
-NONE = "none"
 
 Facts = dict[str, Scalar]
 
@@ -85,37 +85,18 @@ def vocabulary(categories: frozenset[str], departments: frozenset[str]) -> dict[
     }
 
 
-class CaseContext(NamedTuple):
-    """What resolution needs besides the facts."""
-
-    matter_region: str
-    received_by: str
-    received_region: str
-    target_unit: str | None
-    target_region: str | None
-
-
 def split_unit(unit: str) -> tuple[str, str]:
     region, _, department = unit.partition(":")
     return region, department
 
 
-def case_facts(case: ReceivedCase, rules: CompiledRules, lookups: Lookups | None = None) -> tuple[Facts, CaseContext]:
+def case_facts(case: CaseLike, rules: CompiledRules, lookups: Lookups | None = None) -> tuple[Facts, CaseContext]:
     lookups = lookups or Lookups(rules)
     matter = case.location.region
-    region = lookups.region(matter, "location.region")
+    lookups.region(matter, "location.region")  # an unknown region is the first thing to report
     if case.category not in rules.categories:
         raise CaseError("category", f"unknown category {case.category!r}")
-    received_region, received_department = lookups.unit(case.received_by, "received_by")
-    target_region: str | None = None
-    target_department = NONE
-    target_level = NONE
-    cross_region = False
-    if case.target_unit is not None:
-        target_region, target_department = lookups.unit(case.target_unit, "target_unit")
-        target = lookups.region(target_region, "target_unit")
-        target_level = target.level
-        cross_region = region.county != target.county
+    place = lookups.place(matter, case.received_by, case.target_unit)
     history = case.history
     facts: Facts = {
         "channel": case.channel,
@@ -127,17 +108,16 @@ def case_facts(case: ReceivedCase, rules: CompiledRules, lookups: Lookups | None
         "has_open_case": history.open_case_id is not None,
         "has_assignment": case.assignment is not None,
         "has_target": case.target_unit is not None,
-        "target_department": target_department,
-        "target_level": target_level,
-        "matter_level": region.level,
-        "received_level": lookups.region(received_region, "received_by").level,
-        "received_department": received_department,
-        "in_scope": region.in_scope,
-        "cross_region": cross_region,
+        "target_department": place.target_department,
+        "target_level": place.target_level,
+        "matter_level": place.matter_level,
+        "received_level": place.received_level,
+        "received_department": place.received_department,
+        "in_scope": place.in_scope,
+        "cross_region": place.cross_region,
         "sensitive_period": lookups.sensitive(case.received_at),
     }
-    context = CaseContext(matter, case.received_by, received_region, case.target_unit, target_region)
-    return facts, context
+    return facts, place.context
 
 
 def levels_between(upper: str, lower: str) -> int:
@@ -154,5 +134,5 @@ def in_window(day: date, start: str, end: str) -> bool:
     return current >= start or current <= end
 
 
-def local_day(case: ReceivedCase, zone: ZoneInfo) -> date:
+def local_day(case: CaseLike, zone: ZoneInfo) -> date:
     return case.received_at.astimezone(zone).date()

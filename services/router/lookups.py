@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from services.common.regions import LEVEL_RANK
 from services.router.problems import CaseError
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from services.router.model import CompiledRules
 
 MAX_DAYS = 4096
+NONE = "none"
 MAX_ENTRIES = 200_000
 
 
@@ -44,6 +45,53 @@ class UnitFacts:
     co_units: tuple[str, ...]
 
 
+class CaseContext(NamedTuple):
+    """What resolution needs besides the facts."""
+
+    matter_region: str
+    received_by: str
+    received_region: str
+    target_unit: str | None
+    target_region: str | None
+
+
+class Place(NamedTuple):
+    """What a case's facts owe to its places (matter, receiving unit, unit complained about)."""
+
+    target_department: str
+    target_level: str
+    matter_level: str
+    received_level: str
+    received_department: str
+    in_scope: bool
+    cross_region: bool
+    context: CaseContext
+
+
+def place_of(matter: str, received_by: str, target_unit: str | None, lookups: Lookups) -> Place:
+    region = lookups.region(matter, "location.region")
+    received_region, received_department = lookups.unit(received_by, "received_by")
+    target_region: str | None = None
+    target_department = NONE
+    target_level = NONE
+    cross_region = False
+    if target_unit is not None:
+        target_region, target_department = lookups.unit(target_unit, "target_unit")
+        target = lookups.region(target_region, "target_unit")
+        target_level = target.level
+        cross_region = region.county != target.county
+    return Place(
+        target_department,
+        target_level,
+        region.level,
+        lookups.region(received_region, "received_by").level,
+        received_department,
+        region.in_scope,
+        cross_region,
+        CaseContext(matter, received_by, received_region, target_unit, target_region),
+    )
+
+
 class Lookups:
     def __init__(self, rules: CompiledRules) -> None:
         self._rules = rules
@@ -54,6 +102,9 @@ class Lookups:
         self._above: dict[tuple[str, str], str] = {}
         self._up: dict[tuple[str, str], str | None] = {}
         self._unit_facts: dict[tuple[str, tuple[str, ...]], UnitFacts] = {}
+        self._places: dict[tuple[str, str, str | None], Place] = {}
+        # What services.router.steps.resolve found, by everything it depends on (its own memo).
+        self.resolutions: dict[tuple[Any, ...], Any] = {}
 
     def region(self, code: str, field: str) -> RegionFacts:
         known = self._regions.get(code)
@@ -66,6 +117,16 @@ class Lookups:
         county = tree.ancestor_at(code, "county")
         known = RegionFacts(tree.level(code), directory.in_scope(code), county.code if county is not None else code)
         self._regions[code] = known
+        return known
+
+    def place(self, matter: str, received_by: str, target_unit: str | None) -> Place:
+        """The facts a case owes to its places; raises CaseError naming the field of an unknown one."""
+        key = (matter, received_by, target_unit)
+        known = self._places.get(key)
+        if known is None:
+            if len(self._places) >= MAX_ENTRIES:
+                self._places.clear()
+            known = self._places[key] = place_of(matter, received_by, target_unit, self)
         return known
 
     def unit(self, unit: str, field: str) -> tuple[str, str]:

@@ -1,7 +1,6 @@
 """The router's Prometheus metrics. Labels are bounded: no case ids, no units, no regions."""
 
-from bisect import bisect_left
-from collections import Counter as Tally
+from bisect import bisect_right
 from collections.abc import Sequence
 
 from prometheus_client import Counter, Gauge, Histogram, Info
@@ -41,6 +40,10 @@ ENGINE_EVALUATIONS = Counter(
     "xf_router_engine_evaluations_total",
     "Fact sets the rule engine evaluated: one per table and fact pattern new since the last reload",
 )
+PUBLISH_RETRIES = Counter(
+    "xf_router_publish_retries_total",
+    "Batches published again because Kafka did not acknowledge their events (offsets wait meanwhile)",
+)
 RULESET = Info("xf_router_ruleset", "The ruleset version in force")
 RULESET_LOADED_AT = Gauge("xf_router_ruleset_loaded_timestamp_seconds", "When the ruleset in force was loaded")
 RELOADS = Counter("xf_router_rule_reloads_total", "Rule reload attempts by outcome", ["outcome"])
@@ -64,8 +67,11 @@ def observe_many(histogram: Histogram, amounts: Sequence[float]) -> None:
     """
     if not amounts:
         return
-    bounds = histogram._upper_bounds
-    buckets = histogram._buckets
-    for index, count in Tally([bisect_left(bounds, amount) for amount in amounts]).items():
-        buckets[index].inc(count)
+    ordered = sorted(amounts)
+    below = 0
+    for bound, bucket in zip(histogram._upper_bounds, histogram._buckets, strict=True):
+        upto = bisect_right(ordered, bound, lo=below)  # amounts <= bound
+        if upto > below:
+            bucket.inc(upto - below)
+            below = upto
     histogram._sum.inc(sum(amounts))

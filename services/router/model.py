@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from services.common.schemas import ReceivedCase
 from services.router.conditions import Condition, FactSpec
 from services.router.directory import Directory
 from services.router.facts import in_window, local_day
+from services.router.received import CaseLike
 
 HIT_POLICIES = ("first", "priority", "unique", "collect")
 
@@ -137,7 +137,7 @@ class Deployment:
     timezone: ZoneInfo
     windows: tuple[SensitiveWindow, ...]
 
-    def sensitive_window(self, case: ReceivedCase) -> SensitiveWindow | None:
+    def sensitive_window(self, case: CaseLike) -> SensitiveWindow | None:
         return self.window_on(local_day(case, self.timezone))
 
     def window_on(self, day: date) -> SensitiveWindow | None:

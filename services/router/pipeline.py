@@ -12,7 +12,9 @@ from pydantic_core import to_json
 
 from services.common.envelope import EVENT_NAMESPACE, SCHEMA_VERSION, Envelope
 from services.common.errors import describe_validation_error
-from services.common.schemas import Decision, ReceivedCase, RoutedCase
+from services.common.schemas import Assignment, Decision, ReceivedCase, RoutedCase
+from services.router.received import ReceivedLike
+from services.router.wire import read_fast
 
 SOURCE = "xinfang/router"
 ROUTED_TYPE = "case.routed"
@@ -27,7 +29,13 @@ class Malformed:
     case_id: str = "unknown"
 
 
-def parse_received(value: bytes) -> Envelope[ReceivedCase] | Malformed:
+def parse_received(value: bytes) -> ReceivedLike | Malformed:
+    """The received event, read by the fast structs (wire.py) or, when they refuse it, by the pydantic models."""
+    fast = read_fast(value)
+    if fast is not None:
+        if fast.type != "case.received":
+            return Malformed(f"type: expected 'case.received', got {fast.type!r}", "wrong_type", fast.caseid)
+        return fast
     try:
         envelope = RECEIVED.model_validate_json(value)
     except ValidationError as error:
@@ -48,7 +56,7 @@ def _case_id_of(value: bytes) -> str:
     return case_id if isinstance(case_id, str) and 0 < len(case_id) <= 100 else "unknown"
 
 
-def routed_id(received: Envelope[ReceivedCase]) -> str:
+def routed_id(received: ReceivedLike) -> str:
     """`deterministic_id("case.routed", received.id)`, computed without uuid.UUID (a hot path).
 
     Derived from the input event only: a redelivered case yields the same event id, so the tracker
@@ -67,16 +75,19 @@ _AFTER_ID = f'","type":"{ROUTED_TYPE}","source":"{SOURCE}","time":'.encode()
 _AFTER_CASE_ID = f',"schemaversion":{SCHEMA_VERSION},"datacontenttype":"application/json","data":{{"case_id":'.encode()
 
 
-def routed_json(received: Envelope[ReceivedCase], decision_json: bytes, at_json: bytes) -> tuple[str, bytes]:
+def routed_json(received: ReceivedLike, decision_json: bytes, at_json: bytes) -> tuple[str, bytes]:
     """(event id, the routed event's JSON): byte for byte `routed_event(...).model_dump_json()`, 5x faster.
 
     The decision's JSON is serialised once per distinct decision by the caller; the case's fields
-    were validated on the way in (channel, category and region cannot need escaping).
+    were validated on the way in (channel, category, region and units cannot need escaping).
     """
     case = received.data
     event_id = routed_id(received)
     case_id = to_json(case.case_id)
-    assignment = to_json(case.assignment) if case.assignment is not None else b"null"
+    assigned = case.assignment
+    assignment = (
+        f'{{"from_unit":"{assigned.from_unit}","due_days":{assigned.due_days}}}'.encode() if assigned else b"null"
+    )
     value = b"".join(
         (
             _ENVELOPE_HEAD,
@@ -104,7 +115,7 @@ def routed_json(received: Envelope[ReceivedCase], decision_json: bytes, at_json:
     return event_id, value
 
 
-def routed_event(received: Envelope[ReceivedCase], decision: Decision, at: datetime) -> Envelope[RoutedCase]:
+def routed_event(received: ReceivedLike, decision: Decision, at: datetime) -> Envelope[RoutedCase]:
     """The routed event, built without validating again what was validated on the way in."""
     case = received.data
     body = RoutedCase.model_construct(
@@ -116,7 +127,9 @@ def routed_event(received: Envelope[ReceivedCase], decision: Decision, at: datet
         people_count=case.people_count,
         category=case.category,
         region=case.location.region,
-        assignment=case.assignment,
+        assignment=None
+        if case.assignment is None
+        else Assignment.model_validate(case.assignment, from_attributes=True),
         decision=decision,
     )
     return ROUTED.model_construct(

@@ -8,18 +8,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from services.common.regions import LEVEL_RANK
-from services.common.schemas import Decision, ReceivedCase
-from services.router.facts import FLAGS, NONE, CaseContext, Facts, case_facts
-from services.router.lookups import Lookups
+from services.common.schemas import Decision
+from services.router.facts import FLAGS, Facts, case_facts
+from services.router.lookups import NONE, CaseContext, Lookups
 from services.router.model import CompiledRules, Rule, Table
 from services.router.problems import RoutingError
+from services.router.received import CaseLike
 
 # Evaluates one table for many fact sets: the rule ids that fired for each.
 Evaluate = Callable[[str, Sequence[Facts]], list[list[str]]]
 RESOLVE_BEFORE = "disposition"
+MAX_RESOLUTIONS = 200_000
 FLAG_FACTS = tuple(f"flag_{flag}" for flag in FLAGS)
 # The facts each table's outputs become, for the tables after it (every table also sets flag_*).
 OUTPUT_FACTS: dict[str, tuple[str, ...]] = {
@@ -34,7 +36,7 @@ OUTPUT_FACTS: dict[str, tuple[str, ...]] = {
 class Routing:
     """One case on its way through the pipeline."""
 
-    case: ReceivedCase
+    case: CaseLike
     facts: Facts
     context: CaseContext
     outputs: dict[str, Any] = field(default_factory=dict)
@@ -58,7 +60,7 @@ class Routing:
         )
 
 
-def start(rules: CompiledRules, case: ReceivedCase, lookups: Lookups) -> Routing:
+def start(rules: CompiledRules, case: CaseLike, lookups: Lookups) -> Routing:
     facts, context = case_facts(case, rules, lookups)
     return Routing(case, facts, context, {}, [], [], None, [], {}, None)  # no default factories: hot path
 
@@ -123,34 +125,71 @@ def apply(table: Table, chosen: list[Rule], routing: Routing) -> None:
         facts[name] = flag in routing.flags
 
 
+class Resolution(NamedTuple):
+    competent: str | None
+    co_units: tuple[str, ...]
+    facts: Facts
+    gap: str | None  # the trace entry of a gap in the directory
+
+
 def resolve(lookups: Lookups, routing: Routing) -> None:
     """The competent unit (谁主管, 属地管理、分级负责) and its helpers, as facts for the later tables."""
     context, facts, outputs = routing.context, routing.facts, routing.outputs
+    co_departments = outputs.get("co_departments", ())
+    key = (
+        outputs["department"],
+        outputs.get("level"),
+        outputs.get("anchor"),
+        context.target_unit,
+        context.matter_region,
+        context.received_by,
+        facts["in_scope"],
+        facts["received_level"],
+        tuple(co_departments),
+    )
+    known = lookups.resolutions.get(key)
+    if known is None:
+        if len(lookups.resolutions) >= MAX_RESOLUTIONS:
+            lookups.resolutions.clear()
+        known = lookups.resolutions[key] = _resolution(lookups, routing)
+    if known.gap is not None:
+        routing.trace.append(known.gap)
+    routing.competent = known.competent
+    routing.co_units = list(known.co_units)
+    facts.update(known.facts)
+
+
+def _resolution(lookups: Lookups, routing: Routing) -> Resolution:
+    context, facts, outputs = routing.context, routing.facts, routing.outputs
     department = outputs["department"]
     competent: str | None = None
+    gap: str | None = None
     if facts["in_scope"]:
         level, anchor = outputs["level"], outputs["anchor"]
         found = lookups.found(department, level, anchor, context.target_unit, context.matter_region)
         competent = found.unit
         if competent is None:
             # 首问负责: a gap in the directory leaves the case with the unit that received it.
-            routing.trace.append(f"gap:{department}@{found.start}")
+            gap = f"gap:{department}@{found.start}"
             competent = context.received_by
-    routing.competent = competent
-    if competent is not None:
-        unit = lookups.unit_facts(competent, tuple(outputs.get("co_departments", ())))
-        routing.co_units = list(unit.co_units)
-        facts["competent_level"] = unit.level
-        facts["competent_department"] = unit.department
-        facts["competent_is_receiver"] = competent == context.received_by
-        facts["levels_above_competent"] = LEVEL_RANK[str(facts["received_level"])] - unit.rank
-    else:
-        routing.co_units = []
-        facts["competent_level"] = NONE
-        facts["competent_department"] = NONE
-        facts["competent_is_receiver"] = False
-        facts["levels_above_competent"] = 0
-    facts["has_co_units"] = bool(routing.co_units)
+    if competent is None:
+        no_unit: Facts = {
+            "competent_level": NONE,
+            "competent_department": NONE,
+            "competent_is_receiver": False,
+            "levels_above_competent": 0,
+            "has_co_units": False,
+        }
+        return Resolution(None, (), no_unit, gap)
+    unit = lookups.unit_facts(competent, tuple(outputs.get("co_departments", ())))
+    found_facts: Facts = {
+        "competent_level": unit.level,
+        "competent_department": unit.department,
+        "competent_is_receiver": competent == context.received_by,
+        "levels_above_competent": LEVEL_RANK[str(facts["received_level"])] - unit.rank,
+        "has_co_units": bool(unit.co_units),
+    }
+    return Resolution(competent, unit.co_units, found_facts, gap)
 
 
 def handling_unit(routing: Routing) -> tuple[str | None, tuple[str, ...]]:

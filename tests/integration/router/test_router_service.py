@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client import REGISTRY
 from router_stack import Outputs, eventually, publish, quiet
 
@@ -24,6 +25,7 @@ from services import stack
 from services.common.envelope import deterministic_id
 from services.common.schemas import ReceivedCase
 from services.common.settings import PROJECT_ROOT, Settings
+from services.common.topics import CASE_RECEIVED
 from services.router.rules import Router, load_rules
 from services.router.samples import received_envelope, sample_cases
 from services.router.service import RouterService, Wiring
@@ -253,3 +255,46 @@ async def test_hot_reload_and_refused_reload_while_cases_flow(
         assert decision["ruleset_version"] in (old_version, new_version)
         expected_unit = "150627:hrss" if decision["ruleset_version"] == old_version else "150627:gov"
         assert decision["handling_unit"] == expected_unit
+
+
+async def committed_offsets(settings: Settings, topic: str, group: str) -> tuple[int, int]:
+    """(sum of the group's committed offsets, sum of the end offsets) over the topic's partitions."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=group, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in range(CASE_RECEIVED.partitions)]  # as the service made it
+        ends = await consumer.end_offsets(partitions)
+        committed = [await consumer.committed(partition) or 0 for partition in partitions]
+        return sum(committed), sum(ends.values())
+    finally:
+        await consumer.stop()
+
+
+async def test_a_router_stopped_mid_stream_hands_over_without_losing_a_case(kafka: Settings) -> None:
+    tag = uuid.uuid4().hex[:8]
+    wiring = Wiring(f"test.received.{tag}", f"test.routed.{tag}", f"test.deadletter.{tag}", f"router-test-{tag}")
+    settings = kafka.model_copy(update={"rules_dir": PROJECT_ROOT / "rules"})  # not the module's: broken above
+    rules = load_rules(settings.rules_dir)
+    cases = [c.model_copy(update={"case_id": f"HO-{c.case_id}"}) for c in sample_cases(rules, 4000, seed=23)]
+    first = RouterService(settings, wiring)
+    await first.start(watch=False)
+    outputs = Outputs(kafka, wiring.routed, wiring.deadletter)
+    await outputs.start()
+    try:
+        await publish(kafka, wiring.received, [record(c) for c in cases])
+        await eventually(lambda: len(outputs.routed) >= 500, "the first router routes some cases")
+        await first.stop()  # mid-stream: batches in flight are acknowledged and committed first
+        handed_over, _ = await committed_offsets(kafka, wiring.received, wiring.group)
+        assert 0 < handed_over < len(cases)
+        assert handed_over <= len(outputs.routed)  # no offset committed before its case was routed
+        second = RouterService(settings, wiring)
+        await second.start(watch=False)
+        try:
+            await eventually(lambda: len(outputs.routed) == len(cases), "every case routed", timeout=120)
+            await second.commits.drain()
+            assert await committed_offsets(kafka, wiring.received, wiring.group) == (len(cases), len(cases))
+        finally:
+            await second.stop()
+    finally:
+        await outputs.stop()
+    assert all(c.case_id in outputs.routed for c in cases) and not outputs.dead

@@ -189,3 +189,28 @@ def test_reload_refuses_broken_rules_and_swaps_valid_ones(rules_copy: Path, capl
     assert service.reload() is True
     assert metric("xf_router_rule_reloads_total", outcome="unchanged") == unchanged + 1
     service.router.close()
+
+
+def test_observe_many_counts_as_observe_does() -> None:
+    from prometheus_client import CollectorRegistry, Histogram
+
+    from services.router.metrics import observe_many
+
+    registry = CollectorRegistry()
+    buckets = (0.005, 0.01, 0.025, 0.05, 0.1)
+    one_by_one = Histogram("one_by_one", "", buckets=buckets, registry=registry)
+    at_once = Histogram("at_once", "", buckets=buckets, registry=registry)
+    amounts = [0.0, 0.005, 0.0050001, 0.01, 0.02, 0.02, 0.1, 0.3, 7.0, 0.001]
+    for amount in amounts:
+        one_by_one.observe(amount)
+    observe_many(at_once, amounts)
+    observe_many(at_once, [])
+
+    def samples(name: str) -> list[tuple[str, float]]:
+        [family] = [family for family in registry.collect() if family.name == name]
+        return [
+            (sample.name.removeprefix(name), sample.value) for sample in family.samples if "created" not in sample.name
+        ]
+
+    assert samples("at_once") == samples("one_by_one")
+    assert registry.get_sample_value("at_once_bucket", {"le": "0.01"}) == 5  # cumulative

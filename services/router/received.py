@@ -1,0 +1,69 @@
+"""What the router reads of a received case, whether pydantic read it or the fast path (wire.py)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from services.common.schemas import Channel, Litigation
+
+
+class LocationLike(Protocol):
+    @property
+    def region(self) -> str: ...
+
+
+class HistoryLike(Protocol):
+    @property
+    def prior_cases(self) -> int: ...
+    @property
+    def open_case_id(self) -> str | None: ...
+    @property
+    def concluded(self) -> bool: ...
+
+
+class AssignmentLike(Protocol):
+    @property
+    def from_unit(self) -> str: ...
+    @property
+    def due_days(self) -> int: ...
+
+
+class CaseLike(Protocol):
+    """`services.common.schemas.ReceivedCase` or `services.router.wire.ReceivedView`."""
+
+    @property
+    def case_id(self) -> str: ...
+    @property
+    def received_at(self) -> datetime: ...
+    @property
+    def channel(self) -> Channel: ...
+    @property
+    def received_by(self) -> str: ...
+    @property
+    def category(self) -> str: ...
+    @property
+    def location(self) -> LocationLike: ...
+    @property
+    def people_count(self) -> int: ...
+    @property
+    def target_unit(self) -> str | None: ...
+    @property
+    def litigation(self) -> Litigation: ...
+    @property
+    def history(self) -> HistoryLike: ...
+    @property
+    def assignment(self) -> AssignmentLike | None: ...
+
+
+class ReceivedLike(Protocol):
+    """`Envelope[ReceivedCase]` or `services.router.wire.EnvelopeView`."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def caseid(self) -> str: ...
+    @property
+    def data(self) -> CaseLike: ...

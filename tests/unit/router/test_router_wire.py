@@ -1,0 +1,199 @@
+"""The router's fast reading (services/router/wire.py) accepts nothing the pydantic schema refuses,
+reads the same values, and is the path the router's own cases take."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import msgspec
+import pytest
+from pydantic import BaseModel, ValidationError
+from pydantic_core import PydanticUndefined, to_json
+
+from services.common.envelope import Envelope
+from services.common.schemas import Assignment, History, Location, ReceivedCase
+from services.router import wire
+from services.router.facts import case_facts
+from services.router.pipeline import RECEIVED, Malformed, parse_received, routed_json
+from services.router.received import ReceivedLike
+from services.router.rules import CompiledRules
+from services.router.samples import received_envelope, sample_cases
+
+PAIRS: list[tuple[type[msgspec.Struct], type[BaseModel]]] = [
+    (wire.WireEnvelope, Envelope[ReceivedCase]),
+    (wire.WireCase, ReceivedCase),
+    (wire.Location, Location),
+    (wire.History, History),
+    (wire.Assignment, Assignment),
+]
+
+
+@pytest.mark.parametrize(("struct", "model"), PAIRS, ids=[model.__name__ for _, model in PAIRS])
+def test_the_structs_have_the_models_fields_and_defaults(struct: type[msgspec.Struct], model: type[BaseModel]) -> None:
+    fields = {field.encode_name: field for field in msgspec.structs.fields(struct)}
+    assert set(fields) == set(model.model_fields)
+    for name, info in model.model_fields.items():
+        field = fields[name]
+        if info.is_required():
+            assert field.required, name
+            continue
+        default = field.default if field.default is not msgspec.NODEFAULT else field.default_factory()
+        expected = info.default
+        assert expected is not PydanticUndefined
+        if isinstance(expected, BaseModel):
+            assert msgspec.to_builtins(default) == expected.model_dump(), name
+        else:
+            assert default == expected, name
+
+
+def projection(received: ReceivedLike) -> dict[str, Any]:
+    """Every attribute the router reads of a received event."""
+    case = received.data
+    assignment = case.assignment
+    return {
+        "envelope": (received.id, received.type, received.caseid),
+        "case": (case.case_id, case.received_at, case.channel, case.received_by, case.category, case.location.region),
+        "numbers": (case.people_count, case.target_unit, case.litigation),
+        "history": (case.history.prior_cases, case.history.open_case_id, case.history.concluded),
+        "assignment": None if assignment is None else (assignment.from_unit, assignment.due_days),
+        "offset": case.received_at.utcoffset(),
+    }
+
+
+def base_body() -> dict[str, Any]:
+    return {
+        "specversion": "1.0",
+        "id": "evt-1",
+        "type": "case.received",
+        "source": "xinfang/intake",
+        "time": "2026-05-06T02:00:00Z",
+        "caseid": "XF-W-1",
+        "schemaversion": 1,
+        "datacontenttype": "application/json",
+        "data": {
+            "case_id": "XF-W-1",
+            "received_at": "2026-05-06T10:00:00+08:00",
+            "channel": "letter",
+            "received_by": "150627:petition",
+            "category": "wage_arrears",
+            "location": {"region": "150627107"},
+            "petitioner_key": "pk-test-000001",
+            "people_count": 3,
+            "target_unit": "150627:hrss",
+            "litigation": "none",
+            "history": {"prior_cases": 1, "open_case_id": None, "concluded": False},
+            "assignment": {"from_unit": "150600:petition", "due_days": 15},
+            "summary": "",
+        },
+    }
+
+
+MISSING = object()
+EDGES: list[tuple[str, list[Any]]] = [
+    ("time", ["2026-05-06T02:00:00", "2026-05-06 02:00:00Z", "2026-05-06t02:00:00z", "2026-02-30T00:00:00Z"]),
+    ("time", ["2026-05-06T24:00:00Z", "2026-05-06T02:00:00.1234567Z", "2026-05-06T02:00:00.5+08:00", 1_700_000_000]),
+    ("time", ["2026-05-06T02:00:00-00:00", "2026-05-06T02:00:00+14:00", "2026-05-06T02:00Z", "", None]),
+    ("data.received_at", ["2026-05-06T10:00:00", "2026-05-06T10:00:00.000001+08:00", "2026-13-06T10:00:00Z"]),
+    ("data.received_at", ["2026-05-06T10:00:00+0800", "2026-05-06T10:00:00+08", "2026-05-06T10:00:60Z", 0]),
+    ("data.location.region", ["150627107\n", "１５０６２７", "١٥٠٦٢٧", "15062", "1506271071", "150627107001"]),
+    ("data.received_by", ["150627:Petition", "150627:petition\n", "150627:", ":petition", "150627:pe-tition"]),
+    ("data.target_unit", [None, MISSING, "150627107:gov", "150627:hrss ", 150627]),
+    ("data.category", ["Wage", "wage_arrears\n", "_wage", "w" * 64, "w" * 65, ""]),
+    ("data.people_count", [0, 1, 100_000, 100_001, "5", 5.0, True, None, -1, MISSING, 2**70]),
+    ("data.history.prior_cases", [-1, 0, "1", 1.0, False, None]),
+    ("data.history.concluded", [True, "true", 1, None, "yes"]),
+    ("data.history", [None, {}, {"prior_cases": 2}, {"extra": 1}, MISSING]),
+    ("data.assignment.due_days", [0, 1, 365, 366, "15", 15.0]),
+    ("data.assignment", [None, MISSING, {}, {"from_unit": "150600:petition"}]),
+    ("data.case_id", ["", "x" * 64, "x" * 65, "案" * 64, "案" * 65, 12]),
+    ("data.petitioner_key", ["short", "p" * 8, "p" * 128, "p" * 129]),
+    ("data.summary", ["", "s" * 2000, "s" * 2001, "摘" * 2000, None]),
+    ("data.channel", ["letter", "Letter", "fax", ""]),
+    ("data.litigation", ["judged", "JUDGED", None, MISSING]),
+    ("data.extra", ["not allowed"]),
+    ("extra", ["not allowed"]),
+    ("specversion", ["1.0", "1.1", MISSING]),
+    ("schemaversion", [1, 2, "1", 1.0, MISSING, True]),
+    ("datacontenttype", ["application/json", "text/plain", MISSING]),
+    ("id", ["", "i" * 200, "i" * 201]),
+    ("type", ["case.routed", "", "t" * 101]),
+    ("caseid", ["", "c" * 100, "c" * 101]),
+    ("data", [None, [], "x"]),
+]
+
+
+def mutated(path: str, value: Any) -> bytes:
+    body = base_body()
+    *parents, last = path.split(".")
+    target = body
+    for name in parents:
+        target = target[name]
+    if value is MISSING:
+        target.pop(last, None)
+    else:
+        target[last] = value
+    return json.dumps(body, ensure_ascii=False).encode()
+
+
+def corpus() -> list[bytes]:
+    values = [mutated(path, value) for path, choices in EDGES for value in choices]
+    valid = json.dumps(base_body())
+    values += [
+        valid.replace('"channel": "letter"', '"channel": "letter", "channel": "visit"').encode(),  # duplicate key
+        valid.encode() + b"\n",
+        b" " + valid.encode(),
+        valid.encode() + b"{}",
+        valid[:-1].encode(),
+        valid.encode("utf-16"),
+        b"",
+        b"null",
+    ]
+    return values
+
+
+@pytest.mark.parametrize("value", corpus(), ids=lambda value: value.decode("utf-8", "replace")[-70:])
+def test_what_the_structs_accept_pydantic_accepts_with_the_same_values(value: bytes) -> None:
+    fast = wire.read_fast(value)
+    try:
+        model = RECEIVED.model_validate_json(value)
+    except ValidationError:
+        assert fast is None, "the fast path accepted what the schema refuses"
+        return
+    if fast is not None:
+        assert projection(fast) == projection(model)
+        at = to_json(datetime(2026, 5, 6, 3, 0))
+        assert routed_json(fast, b"{}", at) == routed_json(model, b"{}", at)
+
+
+def test_the_corpus_has_both_outcomes_on_both_paths() -> None:
+    """The agreement test above is only worth something if each side accepts and refuses some inputs."""
+    outcomes = set()
+    for value in corpus():
+        try:
+            RECEIVED.model_validate_json(value)
+            accepted = True
+        except ValidationError:
+            accepted = False
+        outcomes.add((accepted, wire.read_fast(value) is not None))
+    assert outcomes == {(True, True), (True, False), (False, False)}
+
+
+def test_intakes_own_events_take_the_fast_path_with_the_same_facts(demo_rules: CompiledRules) -> None:
+    for case in sample_cases(demo_rules, 400, seed=9):
+        value = received_envelope(case).model_dump_json().encode()
+        fast = wire.read_fast(value)
+        assert fast is not None, value
+        model = RECEIVED.model_validate_json(value)
+        assert projection(fast) == projection(model)
+        assert case_facts(fast.data, demo_rules) == case_facts(model.data, demo_rules)
+        parsed = parse_received(value)
+        assert not isinstance(parsed, Malformed) and isinstance(parsed, wire.EnvelopeView)
+
+
+def test_refused_by_the_structs_still_routed_when_the_schema_accepts(demo_rules: CompiledRules) -> None:
+    body = base_body()
+    body["data"]["people_count"] = "5"  # pydantic's lax mode reads it; the structs do not
+    parsed = parse_received(json.dumps(body).encode())
+    assert isinstance(parsed, Envelope) and parsed.data.people_count == 5
