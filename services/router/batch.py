@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -40,19 +41,41 @@ ROUTED_TYPE = ("ce-type", b"case.routed")
 GAP = "gap:"
 Outgoing = tuple[bytes, bytes, list[tuple[str, bytes]]]  # key, value, headers
 MAX_DECISIONS = 65_536
-# Decisions are shared between cases (services/router/memo.py): each is serialised once.
-_decision_json: dict[int, tuple[Decision, bytes]] = {}
+
+
+class Tally:
+    """What one routed case adds to the decision metrics; shared by every decision with the same rules."""
+
+    __slots__ = ("labels", "trace")
+
+    def __init__(self, labels: tuple[str, str, str], trace: tuple[str, ...]) -> None:
+        self.labels = labels
+        self.trace = trace
+
+
+# Decisions are shared between cases (services/router/memo.py): each is serialised and summed up once.
+_known: dict[int, tuple[Decision, bytes, Tally]] = {}
+_tallies: dict[tuple[tuple[str, str, str], tuple[str, ...]], Tally] = {}
+
+
+def known_decision(decision: Decision) -> tuple[Decision, bytes, Tally]:
+    known = _known.get(id(decision))
+    if known is not None and known[0] is decision:
+        return known
+    if len(_known) >= MAX_DECISIONS:
+        _known.clear()
+        _tallies.clear()
+    labels = (decision.disposition, decision.handling_level or "none", decision.urgency)
+    trace = tuple(decision.trace)
+    tally = _tallies.get((labels, trace))
+    if tally is None:
+        tally = _tallies[(labels, trace)] = Tally(labels, trace)
+    known = _known[id(decision)] = (decision, decision.__pydantic_serializer__.to_json(decision), tally)
+    return known
 
 
 def decision_json(decision: Decision) -> bytes:
-    known = _decision_json.get(id(decision))
-    if known is not None and known[0] is decision:
-        return known[1]
-    if len(_decision_json) >= MAX_DECISIONS:
-        _decision_json.clear()
-    value = decision.__pydantic_serializer__.to_json(decision)
-    _decision_json[id(decision)] = (decision, value)
-    return value
+    return known_decision(decision)[1]
 
 
 @dataclass
@@ -110,17 +133,20 @@ async def queue_batch(router: Router, producer: AIOKafkaProducer, wiring: Wiring
 
     at_json = to_json(now())
     outgoing: list[Outgoing] = []
-    routed: list[tuple[ConsumerRecord[bytes, bytes], Decision]] = []
+    stamps: list[int] = []  # the routed records' timestamps
+    tallies: list[Tally] = []
     for (record, envelope), result in zip(accepted, results, strict=True):
         if not isinstance(result, Decision):
             kind = "engine" if isinstance(result, EngineError) else "undecidable"
             letters.append(Letter(record, f"no decision: {result}", kind, envelope.caseid))
             continue
-        event_id, value = routed_json(envelope, decision_json(result), at_json)
+        _, decision_bytes, tally = known_decision(result)
+        event_id, value = routed_json(envelope, decision_bytes, at_json)
         headers = [JSON, ROUTED_TYPE, ("ce-id", event_id.encode())]
         key = envelope.data.case_id.encode()  # every event of a case is keyed by its case id
         outgoing.append((key, value, headers))
-        routed.append((record, result))
+        stamps.append(record.timestamp)
+        tallies.append(tally)
 
     async def send_all() -> list[asyncio.Future[Any]]:
         sends = await publish(producer, wiring.routed, outgoing)
@@ -130,8 +156,9 @@ async def queue_batch(router: Router, producer: AIOKafkaProducer, wiring: Wiring
 
     sent = await send_all()
     _lag(message, records)
-    outcome = BatchOutcome(len(routed), len(letters), decide_seconds)
-    return QueuedBatch(outcome, records, sent, send_all, lambda: _count(routed, letters, decide_seconds, records))
+    outcome = BatchOutcome(len(stamps), len(letters), decide_seconds)
+    count = partial(_count, stamps, tallies, letters, decide_seconds, records)
+    return QueuedBatch(outcome, records, sent, send_all, count)
 
 
 async def publish(producer: AIOKafkaProducer, topic: str, outgoing: Sequence[Outgoing]) -> list[asyncio.Future[Any]]:
@@ -227,24 +254,20 @@ async def _dead_letter(producer: AIOKafkaProducer, topic: str, letter: Letter) -
 
 
 def _count(
-    routed: list[tuple[ConsumerRecord[bytes, bytes], Decision]],
+    stamps: list[int],
+    tallies: list[Tally],
     letters: list[Letter],
     decide_seconds: float,
     records: list[ConsumerRecord[bytes, bytes]],
 ) -> None:
     """Metrics, aggregated per batch: one counter update per label set instead of one per case."""
-    acknowledged = time.time()
-    metrics.observe_many(
-        metrics.LATENCY_SECONDS, [max(0.0, acknowledged - record.timestamp / 1000) for record, _ in routed]
-    )
-    distinct = {id(decision): decision for _, decision in routed}  # decisions are shared: count each once
-    times = Counter([id(decision) for _, decision in routed])
+    acknowledged_ms = time.time() * 1000
+    metrics.observe_many(metrics.LATENCY_SECONDS, [max(0.0, acknowledged_ms - stamp) / 1000 for stamp in stamps])
     decisions: Counter[tuple[str, str, str]] = Counter()
     hits: Counter[str] = Counter()
-    for key, decision in distinct.items():
-        count = times[key]
-        decisions[(decision.disposition, decision.handling_level or "none", decision.urgency)] += count
-        for rule_id in decision.trace:
+    for tally, count in Counter(tallies).items():  # a few distinct tallies per batch, counted by identity
+        decisions[tally.labels] += count
+        for rule_id in tally.trace:
             hits[rule_id] += count
     for labels, count in decisions.items():
         metrics.DECISIONS.labels(*labels).inc(count)
@@ -255,8 +278,8 @@ def _count(
             metrics.RULE_HITS.labels(rule_id).inc(count)
     for kind, count in Counter(letter.kind for letter in letters).items():
         metrics.DEAD_LETTERS.labels(kind).inc(count)
-    if routed:
-        metrics.DECISION_SECONDS.observe(decide_seconds / len(routed))
+    if stamps:
+        metrics.DECISION_SECONDS.observe(decide_seconds / len(stamps))
     metrics.BATCH_SIZE.observe(len(records))
 
 

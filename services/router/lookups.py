@@ -8,7 +8,8 @@ by the region tree and the directory, except the calendar days, which are capped
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from functools import cache
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from services.common.regions import LEVEL_RANK
@@ -92,12 +93,31 @@ def place_of(matter: str, received_by: str, target_unit: str | None, lookups: Lo
     )
 
 
+FIXED_FROM = datetime(2000, 1, 1, tzinfo=UTC).timestamp()
+FIXED_UNTIL = datetime(2100, 1, 1, tzinfo=UTC).timestamp()
+EPOCH_DAY = date(1970, 1, 1).toordinal()
+
+
+@cache
+def fixed_offset(zone: tzinfo) -> float | None:
+    """The zone's offset from UTC in seconds if it is the same all through 2000–2099 (looked at
+    every week, at noon UTC), else None."""
+    start = datetime(2000, 1, 1, 12, tzinfo=UTC)
+    offsets = {(start + timedelta(days=7 * week)).astimezone(zone).utcoffset() for week in range(100 * 53)}
+    if len(offsets) != 1:
+        return None
+    [offset] = offsets
+    return offset.total_seconds() if offset is not None else None
+
+
 class Lookups:
     def __init__(self, rules: CompiledRules) -> None:
         self._rules = rules
         self._regions: dict[str, RegionFacts] = {}
         self._units: dict[str, tuple[str, str]] = {}
-        self._days: dict[tuple[int, int, int], bool] = {}
+        self._days: dict[date, bool] = {}
+        # Days by arithmetic instead of astimezone() where the zone keeps one offset (e.g. Asia/Shanghai).
+        self._offset = fixed_offset(rules.deployment.timezone)
         self._found: dict[tuple[str, str, str, str | None, str], Found] = {}
         self._above: dict[tuple[str, str], str] = {}
         self._up: dict[tuple[str, str], str | None] = {}
@@ -143,15 +163,17 @@ class Lookups:
         return region, department
 
     def sensitive(self, received_at: datetime) -> bool:
-        deployment = self._rules.deployment
-        day = received_at.astimezone(deployment.timezone)
-        key = (day.year, day.month, day.day)
-        known = self._days.get(key)
+        """Whether the case was received in a sensitive period, by its day in the deployment's time zone."""
+        stamp = received_at.timestamp()
+        if self._offset is not None and FIXED_FROM <= stamp < FIXED_UNTIL:
+            day = date.fromordinal(EPOCH_DAY + int((stamp + self._offset) // 86_400))
+        else:
+            day = received_at.astimezone(self._rules.deployment.timezone).date()
+        known = self._days.get(day)
         if known is None:
             if len(self._days) >= MAX_DAYS:
                 self._days.clear()
-            known = deployment.window_on(day.date()) is not None
-            self._days[key] = known
+            known = self._days[day] = self._rules.deployment.window_on(day) is not None
         return known
 
     def found(self, department: str, level: str, anchor: str, target_unit: str | None, matter: str) -> Found:

@@ -62,11 +62,12 @@ def routed_id(received: ReceivedLike) -> str:
     Derived from the input event only: a redelivered case yields the same event id, so the tracker
     applies it once even if the rules were reloaded in between.
     """
-    digest = bytearray(hashlib.sha1(_ROUTED_ID_PREFIX + received.id.encode()).digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
-    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
-    hexa = digest.hex()
-    return f"{hexa[:8]}-{hexa[8:12]}-{hexa[12:16]}-{hexa[16:20]}-{hexa[20:]}"
+    hexa = hashlib.sha1(_ROUTED_ID_PREFIX + received.id.encode()).hexdigest()
+    # version 5 in the 13th digit; the RFC 4122 variant in the top two bits of the 17th
+    return f"{hexa[:8]}-{hexa[8:12]}-5{hexa[13:16]}-{_VARIANT[hexa[16]]}{hexa[17:20]}-{hexa[20:32]}"
+
+
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 
 
 _ROUTED_ID_PREFIX = EVENT_NAMESPACE.bytes + f"{ROUTED_TYPE}\x1f".encode()

@@ -13,11 +13,11 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, ConsumerRecord
 from fastapi import FastAPI
 from faststream import AckPolicy
 from faststream.kafka.annotations import KafkaMessage
@@ -93,6 +93,7 @@ class RouterService:
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.MANUAL,  # committed by self.commits
             listener=SettleBeforeRevoke(self.commits),
+            parser=_records_only,
             decoder=_no_decoding,
         )
         self.subscriber(self.on_received)
@@ -173,6 +174,17 @@ class RouterService:
             except Exception:
                 log.exception("watching %s failed; watching again in %ss", self.settings.rules_dir, WATCH_RETRY_S)
             await asyncio.sleep(WATCH_RETRY_S)
+
+
+async def _records_only(
+    records: tuple[ConsumerRecord[bytes, bytes], ...], parse: Callable[[Any], Awaitable[KafkaMessage]]
+) -> KafkaMessage:
+    """faststream's batch parser decodes every record's headers into a dict, which the handler never
+    reads (about 1 µs a record): parse the first record alone and hand the handler all of them."""
+    message = await parse(records[:1])
+    message.raw_message = records
+    message.body = [record.value or b"" for record in records]  # faststream's size metric reads it
+    return message
 
 
 async def _no_decoding(message: Any) -> None:

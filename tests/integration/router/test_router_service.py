@@ -280,21 +280,29 @@ async def test_a_router_stopped_mid_stream_hands_over_without_losing_a_case(kafk
     await first.start(watch=False)
     outputs = Outputs(kafka, wiring.routed, wiring.deadletter)
     await outputs.start()
+
+    async def keep_publishing() -> None:  # cases keep coming while the routers change
+        for start in range(0, len(cases), 200):
+            await publish(kafka, wiring.received, [record(c) for c in cases[start : start + 200]])
+            await asyncio.sleep(0.2)
+
+    publisher = asyncio.create_task(keep_publishing())
     try:
-        await publish(kafka, wiring.received, [record(c) for c in cases])
         await eventually(lambda: len(outputs.routed) >= 500, "the first router routes some cases")
         await first.stop()  # mid-stream: batches in flight are acknowledged and committed first
+        assert not publisher.done()
         handed_over, _ = await committed_offsets(kafka, wiring.received, wiring.group)
-        assert 0 < handed_over < len(cases)
-        assert handed_over <= len(outputs.routed)  # no offset committed before its case was routed
+        assert 0 < handed_over <= len(outputs.routed)  # no offset committed before its case was routed
         second = RouterService(settings, wiring)
         await second.start(watch=False)
         try:
+            await publisher
             await eventually(lambda: len(outputs.routed) == len(cases), "every case routed", timeout=120)
             await second.commits.drain()
             assert await committed_offsets(kafka, wiring.received, wiring.group) == (len(cases), len(cases))
         finally:
             await second.stop()
     finally:
+        publisher.cancel()
         await outputs.stop()
     assert all(c.case_id in outputs.routed for c in cases) and not outputs.dead

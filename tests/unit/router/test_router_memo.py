@@ -146,3 +146,30 @@ def test_cached_look_ups_agree_with_the_directory(demo_rules: CompiledRules) -> 
         assert routing.competent == directory.find_up(start_region, routing.outputs["department"])
         checked += 1
     assert checked > 1000
+
+
+def test_sensitive_days_by_arithmetic_match_the_time_zone(demo_rules: CompiledRules) -> None:
+    """Lookups.sensitive reads the day without astimezone() for a zone with one offset: the same days."""
+    import random
+    from dataclasses import replace
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from services.router.lookups import Lookups, fixed_offset
+
+    assert fixed_offset(ZoneInfo("Asia/Shanghai")) == 8 * 3600
+    assert fixed_offset(ZoneInfo("Europe/Berlin")) is None  # summer time: astimezone() it is
+    rng = random.Random(3)
+    for zone_name in ("Asia/Shanghai", "Europe/Berlin", "Asia/Kathmandu"):
+        zone = ZoneInfo(zone_name)
+        rules = replace(demo_rules, deployment=replace(demo_rules.deployment, timezone=zone))
+        lookups = Lookups(rules)
+        window = rules.deployment.windows[0]
+        for _ in range(3000):
+            bound = rng.choice((window.start, window.end))  # around a window's first or last day
+            day = datetime.fromisoformat(bound if len(bound) == 10 else f"2026-{bound}")
+            local = day.replace(tzinfo=zone) + timedelta(minutes=rng.randrange(-2 * 1440, 3 * 1440))
+            for instant in (local, local.astimezone(UTC), local.astimezone(ZoneInfo("America/New_York"))):
+                expected = rules.deployment.window_on(instant.astimezone(zone).date()) is not None
+                assert lookups.sensitive(instant) == expected, (zone_name, instant)
+        assert any(lookups._days.values()) and not all(lookups._days.values())  # both kinds of day were seen
