@@ -3,12 +3,14 @@
     .venv/bin/python bench/router_throughput.py [--cases 20000] [--rate 1000] [--seconds 5] [--keep]
 
 Starts Kafka alone in a stack directory of its own (`.stack-routerbench<offset>`, test ports moved
-by --port-offset, default 300) and stops it at the end unless --keep. Both processors run as their
-own process, one after the other, on the same messages:
+by --port-offset, default 300) and stops it at the end unless --keep. The processors run as their
+own process, one after the other, on the same messages (with the headers intake puts on them):
   pass-through  aiokafka getmany → send each record unchanged → wait for the acks → commit, with the
-                router's batch size and producer settings;
+                router's batch size and producer settings (the target's baseline);
+  pipelined     the same, but the next batch is consumed while the last one is acknowledged and the
+                offsets are committed in order after the acks, as the router does (for comparison);
   router        the real RouterService (faststream batch subscriber, parse, rules, routed events,
-                metrics), on the shipped rules.
+                metrics, pipelined commits), on the shipped rules.
 Throughput: N received-case envelopes are put on the input topic first; each processor drains them;
 cases/s is measured between the first and the last output record's broker timestamp. Latency: with
 the processor running, cases are produced at --rate for --seconds and each is timed from its send
@@ -32,15 +34,17 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from services import stack
 from services.common.schemas import ReceivedCase
 from services.common.settings import PROJECT_ROOT, Settings
+from services.router.commits import OrderedCommits, next_offsets
 from services.router.rules import load_rules
 from services.router.samples import received_envelope, sample_cases
 from services.router.service import BATCH_TIMEOUT_MS, MAX_RECORDS, RouterService, Wiring, make_producer, settle
@@ -48,19 +52,25 @@ from services.stack.apps import settings_environment
 from services.stack.offsets import offset_settings
 
 PARTITIONS = 6
+ROLES = ("passthrough", "pipelined", "router")
 
 
 @dataclass(frozen=True)
 class Topics:
     received: str
     passthrough: str
+    pipelined: str
     routed: str
     deadletter: str
 
     @classmethod
     def fresh(cls) -> Topics:
         tag = uuid.uuid4().hex[:8]
-        return cls(f"bench.received.{tag}", f"bench.passthrough.{tag}", f"bench.routed.{tag}", f"bench.dead.{tag}")
+        names = ("received", "passthrough", "pipelined", "routed", "dead")
+        return cls(*(f"bench.{name}.{tag}" for name in names))
+
+    def output(self, role: str) -> str:
+        return {"passthrough": self.passthrough, "pipelined": self.pipelined, "router": self.routed}[role]
 
 
 @dataclass(frozen=True)
@@ -109,6 +119,40 @@ async def passthrough(settings: Settings, source: str, target: str, group: str) 
         await consumer.stop()
 
 
+async def passthrough_pipelined(settings: Settings, source: str, target: str, group: str) -> None:
+    """The pass-through with the router's pipelining: the next batch is consumed while the last one is
+    acknowledged, offsets committed in order after the acks (services/router/commits.py)."""
+    consumer = AIOKafkaConsumer(
+        source,
+        bootstrap_servers=settings.bootstrap_servers,
+        group_id=group,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    producer = make_producer(settings, "bench-passthrough-pipelined")
+    commits = OrderedCommits()
+    await consumer.start()
+    await producer.start()
+    try:
+        while True:
+            batches = await consumer.getmany(timeout_ms=BATCH_TIMEOUT_MS, max_records=MAX_RECORDS)
+            records = [record for batch in batches.values() for record in batch]
+            if not records:
+                continue
+
+            async def send_all(records: list[ConsumerRecord[bytes, bytes]] = records) -> list[asyncio.Future[Any]]:
+                return [
+                    await producer.send(target, record.value, key=record.key, headers=list(record.headers))
+                    for record in records
+                ]
+
+            await commits.add(consumer, next_offsets(records), await send_all(), send_all)
+    finally:
+        await commits.drain()
+        await producer.stop()
+        await consumer.stop()
+
+
 async def router(settings: Settings, topics: Topics, group: str) -> None:
     service = RouterService(settings, Wiring(topics.received, topics.routed, topics.deadletter, group))
     settle()  # as create_app does
@@ -123,12 +167,13 @@ def serve(args: argparse.Namespace) -> int:
     """Child process: run one processor until SIGTERM."""
     settings = Settings()  # from the XF_* environment the parent passes
     logging.basicConfig(level=logging.WARNING, format=f"[{args.role}] %(levelname)s %(name)s %(message)s")
-    topics = Topics(args.source, args.passthrough, args.routed, args.deadletter)
-    work = (
-        passthrough(settings, topics.received, topics.passthrough, args.group)
-        if args.role == "passthrough"
-        else router(settings, topics, args.group)
-    )
+    topics = Topics(args.source, args.passthrough, args.pipelined, args.routed, args.deadletter)
+    if args.role == "passthrough":
+        work = passthrough(settings, topics.received, topics.passthrough, args.group)
+    elif args.role == "pipelined":
+        work = passthrough_pipelined(settings, topics.received, topics.pipelined, args.group)
+    else:
+        work = router(settings, topics, args.group)
 
     async def until_terminated() -> None:
         task = asyncio.ensure_future(work)
@@ -142,7 +187,7 @@ def serve(args: argparse.Namespace) -> int:
 
 def start_processor(settings: Settings, role: str, topics: Topics) -> subprocess.Popen[bytes]:
     argv = [sys.executable, __file__, "serve", role, "--group", f"bench-{role}-{uuid.uuid4().hex[:6]}"]
-    argv += ["--source", topics.received, "--passthrough", topics.passthrough]
+    argv += ["--source", topics.received, "--passthrough", topics.passthrough, "--pipelined", topics.pipelined]
     argv += ["--routed", topics.routed, "--deadletter", topics.deadletter]
     env = {**os.environ, **settings_environment(settings), "XF_LOG_LEVEL": "WARNING"}
     return subprocess.Popen(argv, env=env, cwd=PROJECT_ROOT)
@@ -164,7 +209,7 @@ async def create_topics(settings: Settings, topics: Topics) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
     await admin.start()
     try:
-        names = (topics.received, topics.passthrough, topics.routed, topics.deadletter)
+        names = (topics.received, topics.passthrough, topics.pipelined, topics.routed, topics.deadletter)
         await admin.create_topics([NewTopic(name, PARTITIONS, 1) for name in names])
     finally:
         await admin.close()
@@ -322,7 +367,7 @@ def encode(cases: Sequence[ReceivedCase], prefix: str = "") -> list[tuple[bytes,
     return messages
 
 
-async def throughput_and_latency(settings: Settings, args: argparse.Namespace) -> tuple[Run, Run]:
+async def throughput_and_latency(settings: Settings, args: argparse.Namespace) -> list[Run]:
     rules = load_rules(PROJECT_ROOT / "rules")
     messages = encode(sample_cases(rules, args.warmup, seed=41), prefix="W-") + encode(sample_cases(rules, args.cases))
     topics = Topics.fresh()
@@ -336,28 +381,27 @@ async def throughput_and_latency(settings: Settings, args: argparse.Namespace) -
     size = sum(len(value) for _, value, _ in messages) // len(messages)
     print(f"[bench] {args.warmup} warm-up + {args.cases} cases on {topics.received} (~{size} bytes each)")
     runs = {}
-    for role, output in (("passthrough", topics.passthrough), ("router", topics.routed)):
-        drained = await drain(settings, role, topics, output, len(messages), args.warmup, args.timeout)
+    for role in ROLES:
+        drained = await drain(settings, role, topics, topics.output(role), len(messages), args.warmup, args.timeout)
         print(f"[bench] {role}: {drained.cases_per_second:,.0f} cases/s, {drained.cpu_us_per_case:.0f} µs CPU per case")
         runs[role] = drained
     timed = sample_cases(rules, args.rate * args.seconds, seed=43)
     results = []
-    for role in ("passthrough", "router"):
+    for role in ROLES:
         topics = Topics.fresh()  # a processor starts from the beginning of its input: a fresh one
         await create_topics(settings, topics)
-        output = topics.routed if role == "router" else topics.passthrough
         keyed = encode(timed, prefix=f"L{role}-")
-        latencies = await latency_run(settings, role, topics, output, keyed, args.rate, args.warmup)
+        latencies = await latency_run(settings, role, topics, topics.output(role), keyed, args.rate, args.warmup)
         results.append(Run(role, runs[role], latencies))
-    return results[0], results[1]
+    return results
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command")
     child = sub.add_parser("serve", help="(internal) run one processor until SIGTERM")
-    child.add_argument("role", choices=("passthrough", "router"))
-    for name in ("--group", "--source", "--passthrough", "--routed", "--deadletter"):
+    child.add_argument("role", choices=ROLES)
+    for name in ("--group", "--source", "--passthrough", "--pipelined", "--routed", "--deadletter"):
         child.add_argument(name, required=True)
     parser.add_argument("--cases", type=int, default=20_000)
     parser.add_argument("--warmup", type=int, default=5000, help="cases before the timed ones in each phase")
@@ -374,11 +418,11 @@ def main() -> int:
     print(f"[bench] Kafka in {settings.stack_dir} on {settings.bootstrap_servers}")
     stack.up(settings, ["kafka"], report=lambda line: print(f"[bench]   {line}"))
     try:
-        passthrough_run, router_run = asyncio.run(throughput_and_latency(settings, args))
+        runs = asyncio.run(throughput_and_latency(settings, args))
     finally:
         if not args.keep:
             stack.down(settings, ["kafka"], report=lambda line: None)
-    report(passthrough_run, router_run)
+    report(runs)
     from router_rules import compare  # beside this file
 
     (demo_count, demo), (grown_count, grown), _ = compare(args.rule_cases, MAX_RECORDS, 10)
@@ -392,16 +436,19 @@ def main() -> int:
     return 0
 
 
-def report(passthrough_run: Run, router_run: Run) -> None:
+def report(runs: list[Run]) -> None:
+    passthrough_run, pipelined_run, router_run = runs
     print()
     print(f"{'':14}{'cases/s':>10}{'CPU µs':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'timed':>8}")
-    for run in (passthrough_run, router_run):
+    for run in runs:
         p50, p95, p99 = (run.percentile(q) for q in (50, 95, 99))
         rate, cpu = run.drained.cases_per_second, run.drained.cpu_us_per_case
         print(f"{run.label:14}{rate:10,.0f}{cpu:8.0f}{p50:9.1f}{p95:9.1f}{p99:9.1f}{len(run.latencies):8}")
     ratio = router_run.drained.cases_per_second / passthrough_run.drained.cases_per_second
     cpu_ratio = passthrough_run.drained.cpu_us_per_case / router_run.drained.cpu_us_per_case
     print(f"router / pass-through: throughput {ratio:.0%} (target >= 70%), CPU per case {cpu_ratio:.0%}")
+    pipelined = router_run.drained.cases_per_second / pipelined_run.drained.cases_per_second
+    print(f"router / pass-through pipelined as the router is: throughput {pipelined:.0%}")
 
 
 if __name__ == "__main__":

@@ -93,10 +93,13 @@ def split_unit(unit: str) -> tuple[str, str]:
 def case_facts(case: CaseLike, rules: CompiledRules, lookups: Lookups | None = None) -> tuple[Facts, CaseContext]:
     lookups = lookups or Lookups(rules)
     matter = case.location.region
-    lookups.region(matter, "location.region")  # an unknown region is the first thing to report
-    if case.category not in rules.categories:
-        raise CaseError("category", f"unknown category {case.category!r}")
-    place = lookups.place(matter, case.received_by, case.target_unit)
+    try:
+        place = lookups.place(matter, case.received_by, case.target_unit)
+    except CaseError:
+        lookups.region(matter, "location.region")  # the order of report: region, category, units
+        _check_category(case, rules)
+        raise
+    _check_category(case, rules)
     history = case.history
     facts: Facts = {
         "channel": case.channel,
@@ -118,6 +121,11 @@ def case_facts(case: CaseLike, rules: CompiledRules, lookups: Lookups | None = N
         "sensitive_period": lookups.sensitive(case.received_at),
     }
     return facts, place.context
+
+
+def _check_category(case: CaseLike, rules: CompiledRules) -> None:
+    if case.category not in rules.categories:
+        raise CaseError("category", f"unknown category {case.category!r}")
 
 
 def levels_between(upper: str, lower: str) -> int:

@@ -116,6 +116,7 @@ class Lookups:
         self._regions: dict[str, RegionFacts] = {}
         self._units: dict[str, tuple[str, str]] = {}
         self._days: dict[date, bool] = {}
+        self._day_numbers: dict[int, bool] = {}  # days since 1970-01-01 in the deployment's zone
         # Days by arithmetic instead of astimezone() where the zone keeps one offset (e.g. Asia/Shanghai).
         self._offset = fixed_offset(rules.deployment.timezone)
         self._found: dict[tuple[str, str, str, str | None, str], Found] = {}
@@ -166,13 +167,19 @@ class Lookups:
         """Whether the case was received in a sensitive period, by its day in the deployment's time zone."""
         stamp = received_at.timestamp()
         if self._offset is not None and FIXED_FROM <= stamp < FIXED_UNTIL:
-            day = date.fromordinal(EPOCH_DAY + int((stamp + self._offset) // 86_400))
-        else:
-            day = received_at.astimezone(self._rules.deployment.timezone).date()
+            day_number = int((stamp + self._offset) // 86_400)
+            known = self._day_numbers.get(day_number)
+            if known is None:
+                known = self._day_numbers[day_number] = self._on(date.fromordinal(EPOCH_DAY + day_number))
+            return known
+        return self._on(received_at.astimezone(self._rules.deployment.timezone).date())
+
+    def _on(self, day: date) -> bool:
         known = self._days.get(day)
         if known is None:
             if len(self._days) >= MAX_DAYS:
                 self._days.clear()
+                self._day_numbers.clear()
             known = self._days[day] = self._rules.deployment.window_on(day) is not None
         return known
 

@@ -96,6 +96,8 @@ class FactKey:
         self._numbers = tuple((name, tuple(sorted(edges))) for name, edges in sorted(bounds.items()))
 
     def __call__(self, facts: dict[str, Scalar]) -> Key:
+        if not self._numbers:
+            return (self._plain(facts), ())
         return (self._plain(facts), tuple([_number_class(edges, facts[name]) for name, edges in self._numbers]))
 
 
@@ -152,23 +154,26 @@ class Segment:
 
     def run(self, rules: CompiledRules, routings: Sequence[Routing], evaluate: Evaluate) -> int:
         """Apply the segment to every routing without an error; returns how many keys were new."""
-        if len(self.memo) >= MAX_ENTRIES:
-            self.memo.clear()
-        keys: list[Key | None] = []
+        memo = self.memo
+        if len(memo) >= MAX_ENTRIES:
+            memo.clear()
+        facts_key = self._key
+        waiting: list[tuple[Routing, Key]] = []
         misses: dict[Key, Routing] = {}
         for routing in routings:
             if routing.error is not None:
-                keys.append(None)
                 continue
-            key = self.key(routing)
-            keys.append(key)
-            if key not in self.memo and key not in misses:
-                misses[key] = routing
+            key = (tuple(routing.flags), facts_key(routing.facts))  # hashed once: tuples do not keep it
+            delta = memo.get(key)
+            if delta is None:
+                waiting.append((routing, key))
+                misses.setdefault(key, routing)
+            else:
+                delta.apply(routing)
         if misses:
             self._learn(rules, misses, evaluate)
-        for routing, known in zip(routings, keys, strict=True):
-            if known is not None:
-                self.memo[known].apply(routing)
+            for routing, key in waiting:
+                memo[key].apply(routing)
         return len(misses)
 
     def _learn(self, rules: CompiledRules, misses: dict[Key, Routing], evaluate: Evaluate) -> None:

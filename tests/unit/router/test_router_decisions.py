@@ -109,6 +109,18 @@ def test_malformed_cases_name_the_field(router: Router) -> None:
     with pytest.raises(CaseError) as unknown_category:
         router.decide(make_case(category="astrology"))
     assert unknown_category.value.field == "category"
+    # With several problems the first is named, in this order: region, category, receiving unit, target.
+    firsts = [
+        ({"location": "159999999", "category": "astrology", "received_by": "150627:nosuch"}, "location.region"),
+        ({"category": "astrology", "received_by": "150627:nosuch", "target_unit": "159999:gov"}, "category"),
+        ({"received_by": "150627:nosuch", "target_unit": "159999:gov"}, "received_by"),
+        ({"target_unit": "159999:gov"}, "target_unit"),
+    ]
+    for fields, field in firsts:
+        for _ in range(2):  # the second time through the memos: the same answer
+            with pytest.raises(CaseError) as first:
+                router.decide(make_case(**fields))
+            assert first.value.field == field, fields
 
 
 def test_decision_carries_trace_and_version(router: Router, demo_rules: CompiledRules) -> None:
