@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     # so that `xf demo` and the tests work on a fresh stack. A deployment sets it empty to disable it and
     # creates its clients with `xf intake client add`.
     intake_dev_api_key: str = Field(default="xfk_dev_dev-only-intake-key-change-me")
+    # Intake's outbox: how long an event is kept after Kafka took it (never before), and how often
+    # (seconds) and in batches of how many rows each intake process deletes the older ones.
+    intake_outbox_retention_hours: float = Field(default=7 * 24.0, gt=0)
+    intake_outbox_purge_interval: float = Field(default=300.0, gt=0)
+    intake_outbox_purge_batch: int = Field(default=1000, gt=0)
 
     # Tracker: seconds between deadline scans, clocks claimed per scan round, events per consumed
     # batch, how long an event waits (parked) for the event it depends on before it is refused, how
@@ -63,6 +68,8 @@ class Settings(BaseSettings):
     tracker_hold_seconds: float = 7 * 86400.0
     tracker_gauge_interval: float = 15.0
     tracker_instance: str | None = None
+    # Running clocks `xf deadlines reapply` moves to the current policy per transaction.
+    tracker_reapply_batch: int = Field(default=200, gt=0)
 
     @property
     def bootstrap_servers(self) -> str:

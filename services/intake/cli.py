@@ -1,11 +1,13 @@
-"""`xf intake …`: operator commands for intake: API clients and keys, vault keys."""
+"""`xf intake …`: operator commands for intake: API clients and keys, vault keys, the outbox."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,6 +20,7 @@ from services.common.settings import get_settings
 from services.intake import clients
 from services.intake.auth import ROLES, Client, ClientSpecInvalid, check_client
 from services.intake.checks import region_known
+from services.intake.outbox_retention import OutboxStatus, Retention, describe, outbox_status, purge
 from services.intake.privacy import Vault, generate_vault_key
 from services.intake.store import rotate_personal
 
@@ -153,8 +156,26 @@ def vault_rotate(args: argparse.Namespace) -> int:
     return 0
 
 
+def outbox(args: argparse.Namespace) -> int:
+    """The outbox's status; with --purge, delete the published events past the retention first."""
+    retention = Retention.from_settings(get_settings())
+
+    async def work(pool: asyncpg.Pool) -> tuple[int | None, OutboxStatus]:
+        purged = await purge(pool, retention) if args.purge else None
+        return purged, await outbox_status(pool, retention)
+
+    purged, status = with_store(work)
+    if args.json:
+        print(json.dumps({**asdict(status), "retention_seconds": retention.seconds, "purged": purged}))
+        return 0
+    if purged is not None:
+        print(f"purged:     {purged}")
+    print("\n".join(describe(status, retention)))
+    return 0
+
+
 def register(sub: Any) -> None:
-    intake = sub.add_parser("intake", help="intake operator commands: API clients and keys, vault keys")
+    intake = sub.add_parser("intake", help="intake operator commands: API clients and keys, vault keys, the outbox")
     commands = intake.add_subparsers(dest="intake_command", required=True)
 
     key = commands.add_parser("new-key", help="print a new vault key for XF_VAULT_KEYS (put it first to rotate)")
@@ -166,6 +187,18 @@ def register(sub: Any) -> None:
     )
     rotate.add_argument("--batch", type=int, default=500, help="cases per transaction")
     rotate.set_defaults(func=vault_rotate)
+
+    box = commands.add_parser(
+        "outbox",
+        help="the outbox: pending and published events, their ages, the retention; --purge to purge now",
+    )
+    box.add_argument(
+        "--purge",
+        action="store_true",
+        help="first delete the published events older than XF_INTAKE_OUTBOX_RETENTION_HOURS (never unpublished ones)",
+    )
+    box.add_argument("--json", action="store_true", help="print one JSON object (ages in seconds)")
+    box.set_defaults(func=outbox)
 
     client = commands.add_parser("client", help="API clients: add, list, revoke")
     client_commands = client.add_subparsers(dest="client_command", required=True)

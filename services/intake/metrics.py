@@ -1,6 +1,6 @@
 """Intake's Prometheus metrics. Every label takes values from a fixed set, never from client input:
 a field name the submission made up, or a category nobody defined, is counted as `other`.
-(Outbox metrics live in outbox.py.)"""
+(Outbox metrics live in outbox.py and outbox_retention.py.)"""
 
 from __future__ import annotations
 

@@ -10,6 +10,8 @@ timeout shorter than the producer's), because an abandoned send may still be del
 its retry would then be a second copy. A row is sent again only when the producer reported failure,
 and only that row: a batch that partly failed marks its delivered rows. Consumers de-duplicate by
 event id all the same (a broker that dies between writing and acknowledging can cause a copy).
+
+Published rows are deleted after a retention period (outbox_retention.py); unpublished ones never.
 """
 
 from __future__ import annotations

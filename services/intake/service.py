@@ -31,6 +31,7 @@ from services.intake.errors import field_error
 from services.intake.kafka_in import Refused, Submitted, dead_letter_for, read_lifecycle, read_routed, read_submitted
 from services.intake.metrics import Via
 from services.intake.outbox import broker_publisher, run_relay, watch_backlog
+from services.intake.outbox_retention import Retention, run_purge
 from services.intake.outcomes import apply_lifecycle, apply_routed
 from services.intake.privacy import Vault
 
@@ -199,7 +200,11 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await service.start()
         try:
-            async with running(service.connect_then_relay(), watch_backlog(service.pool)):
+            async with running(
+                service.connect_then_relay(),
+                watch_backlog(service.pool),
+                run_purge(service.pool, Retention.from_settings(settings)),
+            ):
                 yield
         finally:
             await service.stop()

@@ -153,9 +153,13 @@ _VIEW_COLUMNS = """c.case_id, c.client, c.received_at, c.channel, c.received_by,
 
 async def case_view(conn: Conn, case_id: str) -> asyncpg.Record | None:
     record: asyncpg.Record | None = await conn.fetchrow(
+        # When case.received went out: from its outbox row, or once that was purged after the
+        # retention period (outbox_retention.py), from what the purge kept.
         f"""SELECT {_VIEW_COLUMNS},
-                   (SELECT published_at FROM outbox o WHERE o.key = c.case_id AND o.topic = 'case.received'
-                    ORDER BY o.id LIMIT 1) AS published_at
+                   coalesce(
+                       (SELECT published_at FROM outbox o WHERE o.key = c.case_id AND o.topic = 'case.received'
+                        ORDER BY o.id LIMIT 1),
+                       (SELECT published_at FROM received_sent s WHERE s.case_id = c.case_id)) AS published_at
             FROM cases c LEFT JOIN routings r USING (case_id) WHERE c.case_id = $1""",
         case_id,
     )

@@ -24,6 +24,7 @@ from services.common.envelope import now
 from services.common.runtime import records_of
 from services.common.schemas import Decision
 from services.router import metrics
+from services.router.commits import next_offsets
 from services.router.engine import EngineError
 from services.router.pipeline import Malformed, parse_received, routed_json
 from services.router.received import CaseLike, ReceivedLike
@@ -98,7 +99,7 @@ class QueuedBatch:
     """A batch whose events and dead letters are queued on the producer, not yet acknowledged."""
 
     outcome: BatchOutcome
-    records: list[ConsumerRecord[bytes, bytes]]
+    offsets: dict[TopicPartition, int]  # to commit once Kafka has the batch (the records are let go)
     sent: list[asyncio.Future[Any]]
     republish: Callable[[], Awaitable[list[asyncio.Future[Any]]]]
     count: Callable[[], None]  # the batch's metrics, once Kafka has acknowledged it
@@ -157,8 +158,8 @@ async def queue_batch(router: Router, producer: AIOKafkaProducer, wiring: Wiring
     sent = await send_all()
     _lag(message, records)
     outcome = BatchOutcome(len(stamps), len(letters), decide_seconds)
-    count = partial(_count, stamps, tallies, letters, decide_seconds, records)
-    return QueuedBatch(outcome, records, sent, send_all, count)
+    count = partial(_count, stamps, tallies, letters, decide_seconds, len(records))
+    return QueuedBatch(outcome, next_offsets(records), sent, send_all, count)
 
 
 async def publish(producer: AIOKafkaProducer, topic: str, outgoing: Sequence[Outgoing]) -> list[asyncio.Future[Any]]:
@@ -258,7 +259,7 @@ def _count(
     tallies: list[Tally],
     letters: list[Letter],
     decide_seconds: float,
-    records: list[ConsumerRecord[bytes, bytes]],
+    record_count: int,
 ) -> None:
     """Metrics, aggregated per batch: one counter update per label set instead of one per case."""
     acknowledged_ms = time.time() * 1000
@@ -280,7 +281,7 @@ def _count(
         metrics.DEAD_LETTERS.labels(kind).inc(count)
     if stamps:
         metrics.DECISION_SECONDS.observe(decide_seconds / len(stamps))
-    metrics.BATCH_SIZE.observe(len(records))
+    metrics.BATCH_SIZE.observe(record_count)
 
 
 def _lag(message: KafkaMessage, records: list[ConsumerRecord[bytes, bytes]]) -> None:

@@ -31,7 +31,7 @@ from services.common.settings import Settings
 from services.common.topics import ALL_TOPICS, CASE_RECEIVED, CASE_ROUTED, DEADLETTER, Topic, ensure_topics
 from services.router import metrics
 from services.router.batch import BatchOutcome, queue_batch
-from services.router.commits import OrderedCommits, SettleBeforeRevoke, next_offsets
+from services.router.commits import OrderedCommits, SettleBeforeRevoke
 from services.router.rules import CompiledRules, Router, load_rules
 
 log = logging.getLogger("xf.router")
@@ -126,8 +126,7 @@ class RouterService:
         assert self.producer is not None, "start() first"
         queued = await queue_batch(self.router, self.producer, self.wiring, message)
         self.last_outcome = queued.outcome
-        offsets = next_offsets(queued.records)
-        await self.commits.add(message.consumer, offsets, queued.sent, queued.republish, queued.count)  # type: ignore[arg-type]
+        await self.commits.add(message.consumer, queued.offsets, queued.sent, queued.republish, queued.count)  # type: ignore[arg-type]
 
     def reload(self) -> bool:
         """Compile the rules again; swap them in only if they are valid (synchronous, for tools and tests)."""

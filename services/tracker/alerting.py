@@ -60,6 +60,17 @@ def next_alert_at(thresholds: Sequence[Threshold], alert_level: int) -> datetime
     return None
 
 
+def threshold_index(kind: str, level: int) -> int:
+    """The number of a raised alert's threshold (as recorded in `alerts`: kind and escalation level)."""
+    if kind in ("warning", "lapsed"):
+        return WARNING
+    if kind == "overdue":
+        return OVERDUE
+    if kind == "escalated":
+        return OVERDUE + level
+    raise ValueError(f"not an alert kind: {kind!r}")
+
+
 def crossed(thresholds: Sequence[Threshold], alert_level: int, now: datetime) -> list[Threshold]:
     """The thresholds above `alert_level` reached by `now`, in order (no warning once overdue)."""
     reached = [t for t in thresholds if t.index > alert_level and t.at <= now]

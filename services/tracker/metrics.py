@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram, Info
 
 from services.common.schemas import FLAGS
 
@@ -106,6 +106,18 @@ SCAN_SECONDS = Histogram(
     buckets=(0.001, 0.005, 0.02, 0.1, 0.5, 2, 10),
 )
 SCAN_CLOCKS = Counter("xf_tracker_scan_clocks_total", "Clocks the scanner claimed")
+
+# --- rule files (services.tracker.reload) --------------------------------------------------------------
+RULE_RELOADS = Counter(
+    "xf_tracker_rule_reloads_total",
+    "Reloads of the rule files the tracker reads (deadlines, directory) by outcome (applied, unchanged, refused)",
+    ["file", "outcome"],
+)
+# Series that exist from the start, so that increase() also sees the first refusal.
+for _file in ("deadlines", "directory"):
+    for _outcome in ("applied", "unchanged", "refused"):
+        RULE_RELOADS.labels(_file, _outcome)
+DEADLINE_POLICIES = Info("xf_tracker_deadline_policies", "The version of rules/deadlines.yaml new clocks start under")
 
 # --- read from the database ---------------------------------------------------------------------------
 OPEN_CASES = Gauge("xf_tracker_open_cases", "Open cases by stage and handling level", ["stage", "level"])

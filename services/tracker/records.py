@@ -31,6 +31,12 @@ class PolicyResolver:
         self.policies = policies
         self._snapshots: dict[str, DeadlinePolicy] = {}
 
+    def use(self, policies: DeadlinePolicies) -> None:
+        """Today's policies from now on (a reloaded rule file): new clocks start under them. Stored
+        versions are rebuilt again when next needed, with the new file's calendar and timezone."""
+        self.policies = policies
+        self._snapshots = {}
+
     def named(self, name: str) -> DeadlinePolicy:
         return self.policies.get(name)
 

@@ -25,12 +25,13 @@ from services.common.kafka import make_broker, publish, raw_body
 from services.common.runtime import mount_operational_routes, records_of, running
 from services.common.settings import Settings
 from services.common.topics import CASE_LIFECYCLE, CASE_RECEIVED, CASE_ROUTED, ensure_topics
-from services.tracker import gauges, scanner, units
+from services.tracker import gauges, scanner
 from services.tracker.api import install_api
 from services.tracker.auth import Registry
 from services.tracker.consumer import CONSUMER, Consumer, Record
-from services.tracker.policy import load_policies
+from services.tracker.policy import DeadlinePolicies
 from services.tracker.records import PolicyResolver
+from services.tracker.reload import RuleReloader, load_policies_at_start, use_directory_at_start
 
 log = logging.getLogger("xf.tracker")
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -40,10 +41,18 @@ CONSUMED = (CASE_RECEIVED, CASE_ROUTED, CASE_LIFECYCLE)
 class TrackerService:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        policies = load_policies(settings.rules_dir)
-        use_organisation_directory(settings)
+        policies, deadlines_stamp = load_policies_at_start(settings.rules_dir)
+        directory_stamp = use_organisation_directory(settings)
         self.resolver = PolicyResolver(policies)
         self.timezone = policies.timezone
+        # rules/ edited while running: new policies for new clocks, a new directory for escalations.
+        self.reloader = RuleReloader(
+            settings.rules_dir,
+            self.resolver,
+            deadlines_stamp=deadlines_stamp,
+            directory_stamp=directory_stamp,
+            on_policies=self.use_timezone,
+        )
         self.instance = settings.tracker_instance or f"{socket.gethostname()}:{settings.tracker_port}:{os.getpid()}"
         self._pool: asyncpg.Pool | None = None
         self._registry: Registry | None = None
@@ -97,6 +106,12 @@ class TrackerService:
         if self._pool is not None:
             await self._pool.close()
 
+    async def use_timezone(self, policies: DeadlinePolicies) -> None:
+        """The deployment's timezone of reloaded policies: for the alerts and the views' days."""
+        if str(policies.timezone) != str(self.timezone):
+            self.timezone = policies.timezone
+            await self.pool.execute("UPDATE deployment SET timezone = $1", str(self.timezone))
+
     async def run_scanner(self) -> None:
         """Raise due alerts and refuse events parked too long, every `tracker_scan_interval` seconds."""
         settings = self.settings
@@ -119,19 +134,11 @@ class TrackerService:
             await asyncio.sleep(settings.tracker_scan_interval)
 
 
-def use_organisation_directory(settings: Settings) -> None:
+def use_organisation_directory(settings: Settings) -> str | None:
     """Supervising units from rules/directory.yaml, read by the router's loader (one reading of the
     rule files). The router validates its files; if they do not load, escalations follow the default
-    rule of DOMAIN.md §4.1 and the log says so."""
-    try:
-        from services.router.load import load_rules  # the router's code: a fault there must not stop the tracker
-
-        directory = load_rules(settings.rules_dir, check=False).directory
-    except Exception as error:
-        log.warning("organisation directory not loaded (%s): supervising units follow DOMAIN.md §4.1", error)
-        units.use_directory(None)
-        return
-    units.use_directory(directory.supervisor)
+    rule of DOMAIN.md §4.1 and the log says so. Returns the fingerprint of the directory in force."""
+    return use_directory_at_start(settings.rules_dir)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -144,7 +151,9 @@ def create_app(settings: Settings) -> FastAPI:
         await lag.start()
         try:
             async with running(
-                service.run_scanner(), gauges.keep_fresh(service.pool, lag, settings.tracker_gauge_interval)
+                service.run_scanner(),
+                gauges.keep_fresh(service.pool, lag, settings.tracker_gauge_interval),
+                service.reloader.watch(),
             ):
                 yield
         finally:

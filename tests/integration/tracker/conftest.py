@@ -4,6 +4,7 @@ settings, and a second tracker instance run as its own process."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -62,6 +63,20 @@ def fast_tracker(tracker_stack: Settings) -> Iterator[Settings]:
         yield fast
     finally:
         restart_tracker(fast, tracker_stack)
+
+
+@pytest.fixture(scope="module")
+def tracker_rules(tracker_stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """The stack's tracker restarted to read a copy of rules/ (`rules_dir`) that the test edits, and to
+    scan often."""
+    rules = tmp_path_factory.mktemp("rules") / "rules"
+    shutil.copytree(PROJECT_ROOT / "rules", rules)
+    edited = tracker_stack.model_copy(update={"rules_dir": rules, "tracker_scan_interval": 0.2})
+    restart_tracker(tracker_stack, edited)
+    try:
+        yield edited
+    finally:
+        restart_tracker(edited, tracker_stack)
 
 
 @pytest.fixture(scope="module")

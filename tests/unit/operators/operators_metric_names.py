@@ -11,6 +11,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 METRIC_MODULES = (
     "services.intake.metrics",
     "services.intake.outbox",
+    "services.intake.outbox_retention",
     "services.router.metrics",
     "services.tracker.metrics",
     "services.tracker.calendar",
