@@ -7,7 +7,6 @@ by the region tree and the directory, except the calendar days, which are capped
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from functools import cache
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -23,23 +22,24 @@ NONE = "none"
 MAX_ENTRIES = 200_000
 
 
-@dataclass(frozen=True, slots=True)
-class RegionFacts:
+# The memoised values are named tuples of strings and numbers: the garbage collector stops tracking
+# such tuples, so tens of thousands of entries cost nothing at each collection.
+
+
+class RegionFacts(NamedTuple):
     level: str
     in_scope: bool
     county: str  # the county containing the region, or the region itself above county level
 
 
-@dataclass(frozen=True, slots=True)
-class Found:
+class Found(NamedTuple):
     """Where the competent unit was looked for, and what was found (None: a gap in the directory)."""
 
     start: str
     unit: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class UnitFacts:
+class UnitFacts(NamedTuple):
     level: str
     rank: int
     department: str

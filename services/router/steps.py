@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 
 from services.common.regions import LEVEL_RANK
 from services.common.schemas import Decision
+from services.router.conditions import Scalar
 from services.router.facts import FLAGS, Facts, case_facts
 from services.router.lookups import NONE, CaseContext, Lookups
 from services.router.model import CompiledRules, Rule, Table
@@ -128,7 +129,7 @@ def apply(table: Table, chosen: list[Rule], routing: Routing) -> None:
 class Resolution(NamedTuple):
     competent: str | None
     co_units: tuple[str, ...]
-    facts: Facts
+    facts: tuple[tuple[str, Scalar], ...]  # (name, value) pairs: untracked by the garbage collector
     gap: str | None  # the trace entry of a gap in the directory
 
 
@@ -180,7 +181,7 @@ def _resolution(lookups: Lookups, routing: Routing) -> Resolution:
             "levels_above_competent": 0,
             "has_co_units": False,
         }
-        return Resolution(None, (), no_unit, gap)
+        return Resolution(None, (), tuple(no_unit.items()), gap)
     unit = lookups.unit_facts(competent, tuple(outputs.get("co_departments", ())))
     found_facts: Facts = {
         "competent_level": unit.level,
@@ -189,7 +190,7 @@ def _resolution(lookups: Lookups, routing: Routing) -> Resolution:
         "levels_above_competent": LEVEL_RANK[str(facts["received_level"])] - unit.rank,
         "has_co_units": bool(unit.co_units),
     }
-    return Resolution(competent, unit.co_units, found_facts, gap)
+    return Resolution(competent, unit.co_units, tuple(found_facts.items()), gap)
 
 
 def handling_unit(routing: Routing) -> tuple[str | None, tuple[str, ...]]:
