@@ -22,9 +22,9 @@ from pydantic_core import to_json
 from services.common.deadletter import dead_letter_event
 from services.common.envelope import now
 from services.common.runtime import records_of
-from services.common.schemas import Decision
 from services.router import metrics
 from services.router.commits import next_offsets
+from services.router.encoded import Encoded, Tally
 from services.router.engine import EngineError
 from services.router.pipeline import Malformed, parse_received, routed_json
 from services.router.received import CaseLike, ReceivedLike
@@ -41,44 +41,6 @@ JSON = ("content-type", b"application/json")
 ROUTED_TYPE = ("ce-type", b"case.routed")
 GAP = "gap:"
 Outgoing = tuple[bytes, bytes, list[tuple[str, bytes]]]  # key, value, headers
-MAX_DECISIONS = 65_536
-
-
-class Tally:
-    """What one routed case adds to the decision metrics; shared by every decision with the same rules."""
-
-    __slots__ = ("labels", "trace")
-
-    def __init__(self, labels: tuple[str, str, str], trace: tuple[str, ...]) -> None:
-        self.labels = labels
-        self.trace = trace
-
-
-# Decisions are shared between cases (services/router/memo.py): each is serialised and summed up once.
-_known: dict[int, tuple[Decision, bytes, Tally]] = {}
-_tallies: dict[tuple[tuple[str, str, str], tuple[str, ...]], Tally] = {}
-
-
-def known_decision(decision: Decision) -> tuple[Decision, bytes, Tally]:
-    known = _known.get(id(decision))
-    if known is not None and known[0] is decision:
-        return known
-    if len(_known) >= MAX_DECISIONS:
-        _known.clear()
-        _tallies.clear()
-    labels = (decision.disposition, decision.handling_level or "none", decision.urgency)
-    trace = tuple(decision.trace)
-    tally = _tallies.get((labels, trace))
-    if tally is None:
-        tally = _tallies[(labels, trace)] = Tally(labels, trace)
-    known = _known[id(decision)] = (decision, decision.__pydantic_serializer__.to_json(decision), tally)
-    return known
-
-
-def decision_json(decision: Decision) -> bytes:
-    return known_decision(decision)[1]
-
-
 @dataclass
 class BatchOutcome:
     routed: int = 0
@@ -137,11 +99,11 @@ async def queue_batch(router: Router, producer: AIOKafkaProducer, wiring: Wiring
     stamps: list[int] = []  # the routed records' timestamps
     tallies: list[Tally] = []
     for (record, envelope), result in zip(accepted, results, strict=True):
-        if not isinstance(result, Decision):
+        if not isinstance(result, Encoded):
             kind = "engine" if isinstance(result, EngineError) else "undecidable"
             letters.append(Letter(record, f"no decision: {result}", kind, envelope.caseid))
             continue
-        _, decision_bytes, tally = known_decision(result)
+        decision_bytes, tally = result
         event_id, value = routed_json(envelope, decision_bytes, at_json)
         headers = [JSON, ROUTED_TYPE, ("ce-id", event_id.encode())]
         key = envelope.data.case_id.encode()  # every event of a case is keyed by its case id
@@ -221,16 +183,17 @@ def murmur2(data: bytes) -> int:
     return h ^ (h >> 15)
 
 
-def decide_all(router: Router, cases: Sequence[CaseLike]) -> list[Decision | Exception]:
-    """Decisions per case; an unexpected failure is narrowed down to the cases that cause it."""
+def decide_all(router: Router, cases: Sequence[CaseLike]) -> list[Encoded | Exception]:
+    """Decisions per case, as the events carry them; an unexpected failure is narrowed down to the cases
+    that cause it."""
     try:
-        return list(router.decide_each(cases))
+        return list(router.encode_each(cases))
     except Exception:
         log.exception("deciding a batch of %d failed; deciding its cases one by one", len(cases))
-    results: list[Decision | Exception] = []
+    results: list[Encoded | Exception] = []
     for case in cases:
         try:
-            results.extend(router.decide_each([case]))
+            results.extend(router.encode_each([case]))
         except Exception as error:  # a bug must not stop the partition: the case is dead-lettered
             results.append(RoutingError(f"internal error: {error!r}"))
     return results

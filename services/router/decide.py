@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import TypeVar
 
 from services.common.schemas import Decision, ReceivedCase
+from services.router.encoded import Encoded
 from services.router.engine import Engine, EngineError
 from services.router.facts import Facts
 from services.router.lookups import Lookups
@@ -14,6 +16,10 @@ from services.router.model import CompiledRules, Rule, Table
 from services.router.problems import RoutingError
 from services.router.received import CaseLike
 from services.router.steps import Evaluate, Routing, decision_of, effective, resolve, run_tables, start
+
+T = TypeVar("T")
+# Turns routings into results, the pipeline's decisions or their encodings; EngineError propagates.
+Finish = Callable[[Pipeline, Sequence[Routing]], list[T | RoutingError]]
 
 __all__ = [
     "Evaluate",
@@ -105,6 +111,13 @@ class Router:
 
     def decide_each(self, cases: Sequence[CaseLike]) -> list[Decision | RoutingError]:
         """A decision or the reason there is none, per case; one bad case does not affect the others."""
+        return self._each(cases, Pipeline.decide_each)
+
+    def encode_each(self, cases: Sequence[CaseLike]) -> list[Encoded | RoutingError]:
+        """As decide_each, each decision as the service writes it: its JSON and its metrics' tally."""
+        return self._each(cases, Pipeline.encode_each)
+
+    def _each(self, cases: Sequence[CaseLike], finish: Finish[T]) -> list[T | RoutingError]:
         rules, _engine, pipeline = self._current  # one snapshot, so a swap never mixes two rule versions
         slots: list[Routing | RoutingError] = []
         for case in cases:
@@ -113,20 +126,21 @@ class Router:
             except RoutingError as error:
                 slots.append(error)
         routings = [slot for slot in slots if isinstance(slot, Routing)]
+        decided: Iterator[T | RoutingError]
         try:
-            decided = iter(pipeline.decide_each(routings))
+            decided = iter(finish(pipeline, routings))
         except EngineError as error:
             if len(routings) == 1:
                 decided = iter([error])
             else:
                 # The engine was rebuilt; find the case(s) it fails on instead of failing the batch.
-                decided = iter([self._decide_alone(pipeline, routing) for routing in routings])
+                decided = iter([self._alone(pipeline, routing, finish) for routing in routings])
         return [slot if isinstance(slot, RoutingError) else next(decided) for slot in slots]
 
     @staticmethod
-    def _decide_alone(pipeline: Pipeline, routing: Routing) -> Decision | RoutingError:
+    def _alone(pipeline: Pipeline, routing: Routing, finish: Finish[T]) -> T | RoutingError:
         try:
-            return pipeline.decide_each([start(pipeline.rules, routing.case, pipeline.lookups)])[0]
+            return finish(pipeline, [start(pipeline.rules, routing.case, pipeline.lookups)])[0]
         except EngineError as error:
             return error
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from services.common.schemas import Decision
 from services.router.conditions import INT_MAX, INT_MIN, Scalar, Test
+from services.router.encoded import Encoded, TraceTemplate
 from services.router.facts import Facts
 from services.router.lookups import Lookups
 from services.router.model import TABLE_NAMES, TABLE_SPECS, CompiledRules
@@ -206,6 +207,8 @@ class Pipeline:
         first, second = SEGMENTS
         self.segments = (Segment(rules, first, tested_facts(rules, second)), Segment(rules, second, frozenset()))
         self._decisions: dict[Key, Decision] = {}
+        self._templates: dict[tuple[str, ...], TraceTemplate] = {}
+        self._encodings: dict[Key, Encoded] = {}
         self.cases = 0
         self.evaluated = 0  # fact sets the engine evaluated (one per table and case, or per new pattern)
 
@@ -216,6 +219,15 @@ class Pipeline:
 
     def decide_each(self, routings: Sequence[Routing]) -> list[Decision | RoutingError]:
         """Decisions for routings started with `steps.start`; EngineError propagates (for the whole batch)."""
+        self._route(routings)
+        return [routing.error if routing.error is not None else self._decision(routing) for routing in routings]
+
+    def encode_each(self, routings: Sequence[Routing]) -> list[Encoded | RoutingError]:
+        """As decide_each, with each decision as the service writes it (services/router/encoded.py)."""
+        self._route(routings)
+        return [routing.error if routing.error is not None else self._encoded(routing) for routing in routings]
+
+    def _route(self, routings: Sequence[Routing]) -> None:
         first, second = self.segments
         self._run(first, routings)
         for routing in routings:
@@ -223,10 +235,6 @@ class Pipeline:
                 resolve(self.lookups, routing)
         self._run(second, routings)
         self.cases += len(routings)
-        results: list[Decision | RoutingError] = []
-        for routing in routings:
-            results.append(routing.error if routing.error is not None else self._decision(routing))
-        return results
 
     def _run(self, segment: Segment, routings: Sequence[Routing]) -> None:
         if self.remember:
@@ -245,3 +253,19 @@ class Pipeline:
             decision = decision_of(self.rules, routing)
             self._decisions[key] = decision
         return decision
+
+    def _encoded(self, routing: Routing) -> Encoded:
+        unit, co_units = handling_unit(routing)
+        trace = tuple(routing.trace)
+        key = (trace, unit, co_units)
+        known = self._encodings.get(key)
+        if known is None:
+            if len(self._encodings) >= MAX_ENTRIES:
+                self._encodings.clear()
+                self._templates.clear()
+            template = self._templates.get(trace)
+            if template is None:  # the first case with these rules: its decision is validated in full
+                template = self._templates[trace] = TraceTemplate(decision_of(self.rules, routing))
+            level = self.rules.directory.tree.level(unit.partition(":")[0]) if unit is not None else None
+            known = self._encodings[key] = template.encode(unit, level, co_units)
+        return known

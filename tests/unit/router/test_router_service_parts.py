@@ -147,14 +147,14 @@ async def test_an_unexpected_failure_dead_letters_only_the_case_that_causes_it(
     demo_rules: CompiledRules, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     router = Router(demo_rules)
-    original = Router.decide_each
+    original = Router.encode_each  # what the service calls
 
     def broken(self: Router, cases: Any) -> Any:
         if any(case.case_id == "XF-BUG" for case in cases):
             raise KeyError("a bug")
         return original(self, cases)
 
-    monkeypatch.setattr(Router, "decide_each", broken)
+    monkeypatch.setattr(Router, "encode_each", broken)
     producer = FakeProducer()
     values = [envelope_bytes(case_id="XF-OK"), envelope_bytes(case_id="XF-BUG")]
     outcome = await route_batch(router, producer, WIRING, FakeMessage(values))  # type: ignore[arg-type]
