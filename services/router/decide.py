@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from services.common.schemas import Decision, ReceivedCase
@@ -119,23 +119,25 @@ class Router:
 
     def _each(self, cases: Sequence[CaseLike], finish: Finish[T]) -> list[T | RoutingError]:
         rules, _engine, pipeline = self._current  # one snapshot, so a swap never mixes two rule versions
-        slots: list[Routing | RoutingError] = []
-        for case in cases:
+        routings: list[Routing] = []
+        refused: dict[int, RoutingError] = {}  # by position: cases that cannot even be started
+        for position, case in enumerate(cases):
             try:
-                slots.append(start(rules, case, pipeline.lookups))
+                routings.append(start(rules, case, pipeline.lookups))
             except RoutingError as error:
-                slots.append(error)
-        routings = [slot for slot in slots if isinstance(slot, Routing)]
-        decided: Iterator[T | RoutingError]
+                refused[position] = error
         try:
-            decided = iter(finish(pipeline, routings))
+            decided = finish(pipeline, routings)
         except EngineError as error:
             if len(routings) == 1:
-                decided = iter([error])
+                decided = [error]
             else:
                 # The engine was rebuilt; find the case(s) it fails on instead of failing the batch.
-                decided = iter([self._alone(pipeline, routing, finish) for routing in routings])
-        return [slot if isinstance(slot, RoutingError) else next(decided) for slot in slots]
+                decided = [self._alone(pipeline, routing, finish) for routing in routings]
+        if not refused:
+            return decided
+        rest = iter(decided)
+        return [refused[position] if position in refused else next(rest) for position in range(len(cases))]
 
     @staticmethod
     def _alone(pipeline: Pipeline, routing: Routing, finish: Finish[T]) -> T | RoutingError:

@@ -14,6 +14,7 @@ collector need not track them (gc=False), which matters with thousands of cases 
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -21,21 +22,25 @@ import msgspec
 
 from services.common.schemas import Channel, Litigation
 
+# The patterns of the pydantic schema, stricter (ASCII digits, `\Z`), checked by one regular
+# expression over the fields joined by NUL (which none of them can contain) instead of one each.
 _REGION = r"(?:[0-9]{6}|[0-9]{9}|[0-9]{12})"
-UnitId = Annotated[str, msgspec.Meta(pattern=rf"^{_REGION}:[a-z_]+\Z")]
-RegionCode = Annotated[str, msgspec.Meta(pattern=rf"^{_REGION}\Z")]
-CategoryCode = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z_]*\Z", max_length=64)]
-# What datetime.fromisoformat and pydantic read alike; the value is made in `instant`.
-Timestamp = Annotated[
-    str,
-    msgspec.Meta(
-        pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?(?:Z|[+-][0-9]{2}:[0-9]{2})\Z"
-    ),
-]
+_UNIT = rf"{_REGION}:[a-z_]+"
+_CATEGORY = r"[a-z][a-z_]*"
+# What datetime.fromisoformat and pydantic read to the same instant (at most microseconds).
+_TIMESTAMP = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?(?:Z|[+-][0-9]{2}:[0-9]{2})"
+# time, received_at, received_by, category, region, then target_unit and from_unit (SOH when absent)
+_OPTIONAL_UNIT = rf"(?:\x00{_UNIT}|\x01)"
+_FIELDS = re.compile(
+    rf"{_TIMESTAMP}\x00{_TIMESTAMP}\x00{_UNIT}\x00{_CATEGORY}\x00{_REGION}{_OPTIONAL_UNIT}{_OPTIONAL_UNIT}\Z"
+)
+UnitId = str  # checked by _FIELDS
+CategoryCode = Annotated[str, msgspec.Meta(max_length=64)]  # and by _FIELDS
+Timestamp = str  # checked by _FIELDS and datetime.fromisoformat
 
 
 class Location(msgspec.Struct, forbid_unknown_fields=True, frozen=True, gc=False):
-    region: RegionCode
+    region: str  # checked by _FIELDS
 
 
 class History(msgspec.Struct, forbid_unknown_fields=True, frozen=True, gc=False):
@@ -108,10 +113,19 @@ def read_fast(value: bytes) -> EnvelopeView | None:
     """The envelope, or None when these structs refuse it (then pydantic decides and explains)."""
     try:
         wire = _decode(value)
-        data = wire.data
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None
+    data = wire.data
+    assignment = data.assignment
+    target = "\x01" if data.target_unit is None else "\x00" + data.target_unit
+    from_unit = "\x01" if assignment is None else "\x00" + assignment.from_unit
+    fields = "\x00".join((wire.time, data.received_at_text, data.received_by, data.category, data.location.region))
+    if _FIELDS.match(fields + target + from_unit) is None:
+        return None
+    try:
         received_at = datetime.fromisoformat(data.received_at_text)
         datetime.fromisoformat(wire.time)  # a real date and time, as pydantic demands
-    except (msgspec.ValidationError, msgspec.DecodeError, ValueError):
+    except ValueError:
         return None
     case = ReceivedView(
         data.case_id,
