@@ -22,7 +22,7 @@ def explain(rules: CompiledRules, case: ReceivedCase, engine_decision: Decision 
             lines += ["", "competent unit:"]
             lines.append(
                 f"  {routing.competent or 'none'} (department {facts['department']}, level {facts['level']}, "
-                f"anchor {facts['anchor']}; co-units {routing.co_units or 'none'})"
+                f"anchor {facts['anchor']}; co-units {', '.join(routing.co_units) or 'none'})"
             )
             resolved = ("competent_level", "competent_is_receiver", "levels_above_competent", "has_co_units")
             lines.append("  facts: " + ", ".join(f"{name}={render(facts[name])}" for name in resolved))

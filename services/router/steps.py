@@ -12,7 +12,6 @@ from typing import Any, NamedTuple
 
 from services.common.regions import LEVEL_RANK
 from services.common.schemas import Decision
-from services.router.conditions import Scalar
 from services.router.facts import FLAGS, Facts, case_facts
 from services.router.lookups import NONE, CaseContext, Lookups
 from services.router.model import CompiledRules, Rule, Table
@@ -44,7 +43,7 @@ class Routing:
     flags: list[str] = field(default_factory=list)
     trace: list[str] = field(default_factory=list)
     competent: str | None = None
-    co_units: list[str] = field(default_factory=list)
+    co_units: tuple[str, ...] = ()
     facts_by_table: dict[str, Facts] = field(default_factory=dict)
     error: RoutingError | None = None
 
@@ -57,13 +56,13 @@ class Routing:
             list(self.flags),
             list(self.trace),
             self.competent,
-            list(self.co_units),
+            self.co_units,
         )
 
 
 def start(rules: CompiledRules, case: CaseLike, lookups: Lookups) -> Routing:
     facts, context = case_facts(case, rules, lookups)
-    return Routing(case, facts, context, {}, [], [], None, [], {}, None)  # no default factories: hot path
+    return Routing(case, facts, context, {}, [], [], None, (), {}, None)  # no default factories: hot path
 
 
 def written_facts(table_name: str) -> tuple[str, ...]:
@@ -129,7 +128,7 @@ def apply(table: Table, chosen: list[Rule], routing: Routing) -> None:
 class Resolution(NamedTuple):
     competent: str | None
     co_units: tuple[str, ...]
-    facts: tuple[tuple[str, Scalar], ...]  # (name, value) pairs: untracked by the garbage collector
+    facts: Facts
     gap: str | None  # the trace entry of a gap in the directory
 
 
@@ -156,7 +155,7 @@ def resolve(lookups: Lookups, routing: Routing) -> None:
     if known.gap is not None:
         routing.trace.append(known.gap)
     routing.competent = known.competent
-    routing.co_units = list(known.co_units)
+    routing.co_units = known.co_units
     facts.update(known.facts)
 
 
@@ -181,7 +180,7 @@ def _resolution(lookups: Lookups, routing: Routing) -> Resolution:
             "levels_above_competent": 0,
             "has_co_units": False,
         }
-        return Resolution(None, (), tuple(no_unit.items()), gap)
+        return Resolution(None, (), no_unit, gap)
     unit = lookups.unit_facts(competent, tuple(outputs.get("co_departments", ())))
     found_facts: Facts = {
         "competent_level": unit.level,
@@ -190,13 +189,13 @@ def _resolution(lookups: Lookups, routing: Routing) -> Resolution:
         "levels_above_competent": LEVEL_RANK[str(facts["received_level"])] - unit.rank,
         "has_co_units": bool(unit.co_units),
     }
-    return Resolution(competent, unit.co_units, tuple(found_facts.items()), gap)
+    return Resolution(competent, unit.co_units, found_facts, gap)
 
 
 def handling_unit(routing: Routing) -> tuple[str | None, tuple[str, ...]]:
     handler = routing.outputs.get("handler", "competent")
     if handler == "competent":
-        return routing.competent, tuple(routing.co_units)
+        return routing.competent, routing.co_units
     if handler == "receiver":
         return routing.case.received_by, ()
     return None, ()
