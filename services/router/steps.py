@@ -136,17 +136,8 @@ def resolve(lookups: Lookups, routing: Routing) -> None:
     """The competent unit (谁主管, 属地管理、分级负责) and its helpers, as facts for the later tables."""
     context, facts, outputs = routing.context, routing.facts, routing.outputs
     co_departments = outputs.get("co_departments", ())
-    key = (
-        outputs["department"],
-        outputs.get("level"),
-        outputs.get("anchor"),
-        context.target_unit,
-        context.matter_region,
-        context.received_by,
-        facts["in_scope"],
-        facts["received_level"],
-        tuple(co_departments),
-    )
+    # The context holds the places, which also determine in_scope and received_level.
+    key = (outputs["department"], outputs.get("level"), outputs.get("anchor"), tuple(co_departments), context)
     known = lookups.resolutions.get(key)
     if known is None:
         if len(lookups.resolutions) >= MAX_RESOLUTIONS:
