@@ -6,7 +6,8 @@ import asyncio
 import contextlib
 import logging
 import sys
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -14,6 +15,7 @@ from aiokafka.structs import ConsumerRecord
 from fastapi import FastAPI, HTTPException, Response
 from faststream.kafka.message import KafkaMessage
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from watchfiles import awatch
 
 from services.common.settings import Settings
 
@@ -30,6 +32,42 @@ async def running(*coroutines: Coroutine[Any, Any, Any]) -> AsyncIterator[None]:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+async def every(
+    seconds: float, step: Callable[[], Awaitable[object]], log: logging.Logger, what: str, *, trace: bool = False
+) -> None:
+    """Run `step` now and then every `seconds`, forever. A failing round is logged as `<what> failed`
+    (a warning; an error with the traceback when `trace`) and the next round tries again: a background
+    chore never takes the service down."""
+    while True:
+        try:
+            await step()
+        except Exception as error:
+            if trace:
+                log.exception("%s failed", what)
+            else:
+                log.warning("%s failed: %s", what, error)
+        await asyncio.sleep(seconds)
+
+
+async def on_changes(
+    directory: Path,
+    react: Callable[[], Awaitable[object]],
+    log: logging.Logger,
+    *,
+    debounce_ms: int = 300,
+    retry_s: float = 5.0,
+) -> None:
+    """Call `react` after every change below `directory` (changes close together count once), forever;
+    a watch that fails is logged and started again after `retry_s`."""
+    while True:
+        try:
+            async for _changes in awatch(directory, debounce=debounce_ms, recursive=True):
+                await react()
+        except Exception:
+            log.exception("watching %s failed; watching again in %ss", directory, retry_s)
+        await asyncio.sleep(retry_s)
 
 
 def configure_logging(settings: Settings) -> None:

@@ -79,9 +79,7 @@ class Settings(BaseSettings):
     def dsn(self) -> str:
         if self.database_url:
             return self.database_url
-        return (
-            f"postgresql://{self.pg_user}:{self.pg_password}@{self.host}:{self.pg_port}/{self.pg_database}"
-        )
+        return f"postgresql://{self.pg_user}:{self.pg_password}@{self.host}:{self.pg_port}/{self.pg_database}"
 
 
 @lru_cache(maxsize=1)

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
+from functools import partial
 from typing import Any, Protocol
 
 import asyncpg
@@ -29,6 +30,7 @@ from prometheus_client import Counter, Gauge
 from services.common.db import Conn
 from services.common.envelope import Envelope, to_bytes
 from services.common.kafka import JSON_HEADERS
+from services.common.runtime import every
 
 log = logging.getLogger("xf.intake.outbox")
 
@@ -126,14 +128,9 @@ async def measure_backlog(pool: asyncpg.Pool) -> tuple[int, float]:
     return int(row["n"]), float(row["age"])
 
 
-async def watch_backlog(pool: asyncpg.Pool, *, every: float = 2.0) -> None:
+async def watch_backlog(pool: asyncpg.Pool, *, interval: float = 2.0) -> None:
     """Keep the backlog gauges fresh, also (above all) while the relay is stuck on a Kafka outage."""
-    while True:
-        try:
-            await measure_backlog(pool)
-        except Exception as error:  # a metrics refresh must never take the service down
-            log.warning("outbox backlog measurement failed: %s", error)
-        await asyncio.sleep(every)
+    await every(interval, partial(measure_backlog, pool), log, "outbox backlog measurement")
 
 
 async def run_relay(

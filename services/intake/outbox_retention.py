@@ -17,7 +17,6 @@ the backlog gauges read unpublished rows only.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from dataclasses import dataclass
 import asyncpg
 from prometheus_client import Counter, Gauge
 
+from services.common.runtime import every
 from services.common.settings import Settings
 from services.common.topics import CASE_RECEIVED
 
@@ -147,18 +147,17 @@ async def run_purge(pool: asyncpg.Pool, retention: Retention) -> None:
     A failed purge is logged and retried at the next round (the rows wait, nothing is lost); the gauges
     are refreshed all the same, so that the oldest published event is seen ageing (XfOutboxNotPurged)."""
     RETENTION.set(retention.seconds)
-    while True:
+
+    async def purge_then_measure() -> None:
         try:
             purged = await purge(pool, retention)
             if purged:
                 log.info("outbox: purged %d published event(s) older than %s", purged, duration(retention.seconds))
-        except Exception as error:  # the purge must never take the service down
+        except Exception as error:  # the gauges are refreshed all the same
             log.warning("outbox purge failed, retrying in %.0fs: %s", retention.interval, error)
-        try:
-            export(await outbox_status(pool, retention), retention)
-        except Exception as error:
-            log.warning("outbox status measurement failed: %s", error)
-        await asyncio.sleep(retention.interval)
+        export(await outbox_status(pool, retention), retention)
+
+    await every(retention.interval, purge_then_measure, log, "outbox status measurement")
 
 
 def duration(seconds: float) -> str:

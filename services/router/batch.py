@@ -41,6 +41,8 @@ JSON = ("content-type", b"application/json")
 ROUTED_TYPE = ("ce-type", b"case.routed")
 GAP = "gap:"
 Outgoing = tuple[bytes, bytes, list[tuple[str, bytes]]]  # key, value, headers
+
+
 @dataclass
 class BatchOutcome:
     routed: int = 0

@@ -23,10 +23,9 @@ from faststream import AckPolicy
 from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import REGISTRY
-from watchfiles import awatch
 
 from services.common.kafka import make_broker
-from services.common.runtime import mount_operational_routes
+from services.common.runtime import mount_operational_routes, on_changes
 from services.common.settings import Settings
 from services.common.topics import ALL_TOPICS, CASE_RECEIVED, CASE_ROUTED, DEADLETTER, Topic, ensure_topics
 from services.router import metrics
@@ -40,7 +39,6 @@ MAX_RECORDS = 1000
 BATCH_TIMEOUT_MS = 20
 RELOAD_DEBOUNCE_MS = 300
 GC_YOUNG_THRESHOLD = 300_000
-WATCH_RETRY_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -165,14 +163,8 @@ class RouterService:
         return True
 
     async def watch_rules(self) -> None:
-        """Reload on every change under rules/ (debounced); a failing watch is logged and restarted."""
-        while True:
-            try:
-                async for _changes in awatch(self.settings.rules_dir, debounce=RELOAD_DEBOUNCE_MS, recursive=True):
-                    await self.reload_async()
-            except Exception:
-                log.exception("watching %s failed; watching again in %ss", self.settings.rules_dir, WATCH_RETRY_S)
-            await asyncio.sleep(WATCH_RETRY_S)
+        """Reload on every change under rules/, forever (services/common/runtime.py `on_changes`)."""
+        await on_changes(self.settings.rules_dir, self.reload_async, log, debounce_ms=RELOAD_DEBOUNCE_MS)
 
 
 async def _records_only(

@@ -8,7 +8,6 @@ topics' end offsets.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import Counter as Tally
 from collections.abc import Mapping
@@ -21,6 +20,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import TopicPartition
 from prometheus_client import Gauge
 
+from services.common.runtime import every
 from services.common.topics import Topic
 from services.tracker import metrics, units
 
@@ -113,13 +113,11 @@ class LagProbe:
         return dict(lag)
 
 
-async def keep_fresh(pool: asyncpg.Pool, lag: LagProbe | None, every: float) -> None:
-    while True:
-        try:
-            await refresh_database_gauges(pool)
-            if lag is not None:
-                for topic, value in (await lag.measure()).items():
-                    metrics.CONSUMER_LAG.labels(topic).set(value)
-        except Exception as error:  # a metrics refresh must never take the service down
-            log.warning("gauge refresh failed: %s", error)
-        await asyncio.sleep(every)
+async def keep_fresh(pool: asyncpg.Pool, lag: LagProbe | None, interval: float) -> None:
+    async def refresh() -> None:
+        await refresh_database_gauges(pool)
+        if lag is not None:
+            for topic, value in (await lag.measure()).items():
+                metrics.CONSUMER_LAG.labels(topic).set(value)
+
+    await every(interval, refresh, log, "gauge refresh")

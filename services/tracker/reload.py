@@ -19,15 +19,13 @@ import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from watchfiles import awatch
-
+from services.common.runtime import on_changes
 from services.tracker import metrics, units
 from services.tracker.policy import RULES_FILE, DeadlinePolicies, load_policies
 from services.tracker.records import PolicyResolver
 
 log = logging.getLogger("xf.tracker.reload")
 DEBOUNCE_MS = 300
-WATCH_RETRY_S = 5.0
 DEADLINES = "deadlines"
 DIRECTORY = "directory"
 # The files each source is read from.
@@ -145,14 +143,8 @@ class RuleReloader:
         return "applied"
 
     async def watch(self) -> None:
-        """Reload on every change under rules/ (debounced); a failing watch is logged and started again."""
-        while True:
-            try:
-                async for _changes in awatch(self.rules_dir, debounce=DEBOUNCE_MS, recursive=True):
-                    await self.reload()
-            except Exception:
-                log.exception("watching %s failed; watching again in %ss", self.rules_dir, WATCH_RETRY_S)
-            await asyncio.sleep(WATCH_RETRY_S)
+        """Reload on every change under rules/, forever (services/common/runtime.py `on_changes`)."""
+        await on_changes(self.rules_dir, self.reload, log, debounce_ms=DEBOUNCE_MS)
 
 
 def _what(source: str) -> str:

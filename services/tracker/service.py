@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
@@ -22,7 +21,7 @@ from prometheus_client import REGISTRY
 from services.common.db import create_pool, migrate
 from services.common.envelope import Envelope
 from services.common.kafka import make_broker, publish, raw_body
-from services.common.runtime import mount_operational_routes, records_of, running
+from services.common.runtime import every, mount_operational_routes, records_of, running
 from services.common.settings import Settings
 from services.common.topics import CASE_LIFECYCLE, CASE_RECEIVED, CASE_ROUTED, ensure_topics
 from services.tracker import gauges, scanner
@@ -115,23 +114,22 @@ class TrackerService:
     async def run_scanner(self) -> None:
         """Raise due alerts and refuse events parked too long, every `tracker_scan_interval` seconds."""
         settings = self.settings
-        while True:
-            try:
-                now = datetime.now(UTC)
-                await scanner.scan_until_done(
-                    self.pool,
-                    self.publish,
-                    now=now,
-                    limit=settings.tracker_scan_batch,
-                    instance=self.instance,
-                    tz=self.timezone,
-                )
-                cutoff = scanner.hold_cutoff(now, settings.tracker_hold_seconds)
-                while await self.consumer.expire_parked(self.pool, parked_before=cutoff, limit=100) == 100:
-                    pass
-            except Exception:  # the next round tries again; nothing was committed
-                log.exception("deadline scan failed")
-            await asyncio.sleep(settings.tracker_scan_interval)
+
+        async def scan() -> None:  # a failed round committed nothing; the next one tries again
+            now = datetime.now(UTC)
+            await scanner.scan_until_done(
+                self.pool,
+                self.publish,
+                now=now,
+                limit=settings.tracker_scan_batch,
+                instance=self.instance,
+                tz=self.timezone,
+            )
+            cutoff = scanner.hold_cutoff(now, settings.tracker_hold_seconds)
+            while await self.consumer.expire_parked(self.pool, parked_before=cutoff, limit=100) == 100:
+                pass
+
+        await every(settings.tracker_scan_interval, scan, log, "deadline scan", trace=True)
 
 
 def use_organisation_directory(settings: Settings) -> str | None:
