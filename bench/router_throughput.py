@@ -44,6 +44,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from services import stack
+from services.common.kafka import JSON_HEADERS
 from services.common.schemas import ReceivedCase
 from services.common.settings import PROJECT_ROOT, Settings
 from services.router.commits import OrderedCommits, next_offsets
@@ -99,10 +100,13 @@ def bench_settings(offset: int) -> Settings:
     return offset_settings(offset, PROJECT_ROOT / f".stack-routerbench{offset}")
 
 
-# --- the two processors, each run in a process of its own -------------------------------------------
+# --- the processors, each run in a process of its own ---------------------------------------------
 
 
-async def passthrough(settings: Settings, source: str, target: str, group: str) -> None:
+async def passthrough(settings: Settings, source: str, target: str, group: str, *, pipelined: bool) -> None:
+    """Every record sent on unchanged. Plain: the batch's acks are awaited, then the offsets committed.
+    Pipelined (as the router does): the next batch is consumed while the last one is acknowledged, and
+    the offsets are committed in order after the acks (services/router/commits.py)."""
     consumer = AIOKafkaConsumer(
         source,
         bootstrap_servers=settings.bootstrap_servers,
@@ -110,36 +114,7 @@ async def passthrough(settings: Settings, source: str, target: str, group: str) 
         auto_offset_reset="earliest",
         enable_auto_commit=False,
     )
-    producer = make_producer(settings, "bench-passthrough")
-    await consumer.start()
-    await producer.start()
-    try:
-        while True:
-            batches = await consumer.getmany(timeout_ms=BATCH_TIMEOUT_MS, max_records=MAX_RECORDS)
-            sends = []
-            for records in batches.values():
-                for record in records:
-                    headers = list(record.headers)  # as received (send() takes a list)
-                    sends.append(await producer.send(target, record.value, key=record.key, headers=headers))
-            if sends:
-                await asyncio.gather(*sends)
-                await consumer.commit()
-    finally:
-        await producer.stop()
-        await consumer.stop()
-
-
-async def passthrough_pipelined(settings: Settings, source: str, target: str, group: str) -> None:
-    """The pass-through with the router's pipelining: the next batch is consumed while the last one is
-    acknowledged, offsets committed in order after the acks (services/router/commits.py)."""
-    consumer = AIOKafkaConsumer(
-        source,
-        bootstrap_servers=settings.bootstrap_servers,
-        group_id=group,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
-    producer = make_producer(settings, "bench-passthrough-pipelined")
+    producer = make_producer(settings, "bench-pipelined" if pipelined else "bench-passthrough")
     commits = OrderedCommits()
     await consumer.start()
     await producer.start()
@@ -151,12 +126,18 @@ async def passthrough_pipelined(settings: Settings, source: str, target: str, gr
                 continue
 
             async def send_all(records: list[ConsumerRecord[bytes, bytes]] = records) -> list[asyncio.Future[Any]]:
+                # the headers as received (send() takes a list)
                 return [
                     await producer.send(target, record.value, key=record.key, headers=list(record.headers))
                     for record in records
                 ]
 
-            await commits.add(consumer, next_offsets(records), await send_all(), send_all)
+            sends = await send_all()
+            if pipelined:
+                await commits.add(consumer, next_offsets(records), sends, send_all)
+            else:
+                await asyncio.gather(*sends)
+                await consumer.commit()
     finally:
         await commits.drain()
         await producer.stop()
@@ -179,9 +160,9 @@ def serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING, format=f"[{args.role}] %(levelname)s %(name)s %(message)s")
     topics = Topics(args.source, args.passthrough, args.pipelined, args.routed, args.deadletter)
     if args.role == "passthrough":
-        work = passthrough(settings, topics.received, topics.passthrough, args.group)
+        work = passthrough(settings, topics.received, topics.passthrough, args.group, pipelined=False)
     elif args.role == "pipelined":
-        work = passthrough_pipelined(settings, topics.received, topics.pipelined, args.group)
+        work = passthrough(settings, topics.received, topics.pipelined, args.group, pipelined=True)
     else:
         work = router(settings, topics, args.group)
 
@@ -234,13 +215,10 @@ Headers = list[tuple[str, bytes]]
 
 
 def intake_headers(event_id: str) -> Headers:
-    """The headers intake's outbox relay puts on a case.received record (faststream's correlation id,
-    the content type, the event id): the pass-through forwards them, as a real one would."""
-    return [
-        ("correlation_id", uuid.uuid4().hex.encode()),
-        ("content-type", b"application/json"),
-        ("ce-id", event_id.encode()),
-    ]
+    """The headers a case.received record carries from intake's outbox relay (services/intake/outbox.py:
+    the JSON headers and the event id, plus faststream's correlation id): the pass-through forwards them."""
+    fields = {**JSON_HEADERS, "ce-id": event_id, "correlation_id": uuid.uuid4().hex}
+    return [(name, value.encode()) for name, value in fields.items()]
 
 
 async def produce(producer: AIOKafkaProducer, topic: str, messages: Sequence[tuple[bytes, bytes, Headers]]) -> None:

@@ -131,12 +131,10 @@ async def publish(producer: AIOKafkaProducer, topic: str, outgoing: Sequence[Out
 
     The same partitions (the key's murmur2, as send()'s default partitioner picks them), order and headers as send(),
     for about half the producer's CPU per record (measured: 19 → 9.5 µs). The futures resolve
-    when Kafka has the batches, or fail. A producer without the batch API gets send() per record.
+    when Kafka has the batches, or fail.
     """
     if not outgoing:
         return []
-    if not hasattr(producer, "create_batch"):  # a stand-in producer (tests)
-        return [await producer.send(topic, value, key=key, headers=headers) for key, value, headers in outgoing]
     partitions = list(await producer.partitions_for(topic))
     futures: list[asyncio.Future[Any]] = []
     builders: dict[int, Any] = {}

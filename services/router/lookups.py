@@ -16,6 +16,7 @@ from services.router.problems import CaseError
 
 if TYPE_CHECKING:
     from services.router.model import CompiledRules
+    from services.router.steps import Resolution
 
 MAX_DAYS = 4096
 NONE = "none"
@@ -125,7 +126,7 @@ class Lookups:
         self._unit_facts: dict[tuple[str, tuple[str, ...]], UnitFacts] = {}
         self._places: dict[tuple[str, str, str | None], Place] = {}
         # What services.router.steps.resolve found, by everything it depends on (its own memo).
-        self.resolutions: dict[tuple[Any, ...], Any] = {}
+        self.resolutions: dict[tuple[Any, ...], Resolution] = {}
 
     def region(self, code: str, field: str) -> RegionFacts:
         known = self._regions.get(code)

@@ -206,7 +206,7 @@ class Pipeline:
         self.evaluate: Evaluate = TableMemo(rules, self._counted).evaluate if memo else self._counted
         first, second = SEGMENTS
         self.segments = (Segment(rules, first, tested_facts(rules, second)), Segment(rules, second, frozenset()))
-        self._decisions: dict[Key, Decision] = {}
+        self._decisions: dict[bytes, Decision] = {}
         self._templates: dict[tuple[str, ...], TraceTemplate] = {}
         self._encodings: dict[Key, Encoded] = {}
         self.cases = 0
@@ -243,15 +243,13 @@ class Pipeline:
             run_tables(self.rules, routings, segment.table_names, self.evaluate)
 
     def _decision(self, routing: Routing) -> Decision:
-        # Every output comes from a rule in the trace, so the trace and the units determine the decision.
-        unit, co_units = handling_unit(routing)
-        key = (tuple(routing.trace), unit, co_units)
-        decision = self._decisions.get(key)
+        """The decision as the service writes it, read back: `xf route` and the events cannot differ."""
+        json = self._encoded(routing).json
+        decision = self._decisions.get(json)
         if decision is None:
             if len(self._decisions) >= MAX_ENTRIES:
                 self._decisions.clear()
-            decision = decision_of(self.rules, routing)
-            self._decisions[key] = decision
+            decision = self._decisions[json] = Decision.model_validate_json(json)
         return decision
 
     def _encoded(self, routing: Routing) -> Encoded:

@@ -4,24 +4,28 @@ from __future__ import annotations
 
 from router_helpers import make_case
 
-from services.common.schemas import Decision
+from services.router.decide import decision_of, evaluate_in_python, run_pipeline
 from services.router.encoded import Encoded, TraceTemplate
-from services.router.rules import CompiledRules, Router
+from services.router.rules import CompiledRules, Router, RoutingError
 from services.router.samples import sample_cases
 
 
 def test_every_encoded_decision_is_the_decisions_json(demo_rules: CompiledRules) -> None:
+    """Against the reference: each case through every table in plain Python, no memo, decision_of."""
     router = Router(demo_rules)
     cases = sample_cases(demo_rules, 3000, seed=12)
     cases += [make_case(case_id="XF-NO-UNIT", location="110101001"), make_case(received_by="159999:gov")]
-    decided = router.decide_each(cases)
     encoded = router.encode_each(cases)
     router.close()
+    evaluate = evaluate_in_python(demo_rules)
     seen_units, seen_helpers, seen_none = set(), 0, 0
-    for case, decision, encoding in zip(cases, decided, encoded, strict=True):
-        if not isinstance(decision, Decision):
-            assert not isinstance(encoding, Encoded) and str(encoding) == str(decision), case.case_id
+    for case, encoding in zip(cases, encoded, strict=True):
+        try:
+            [routing] = run_pipeline(demo_rules, [case], evaluate)
+        except RoutingError as error:
+            assert not isinstance(encoding, Encoded) and str(encoding) == str(error), case.case_id
             continue
+        decision = decision_of(demo_rules, routing)
         assert isinstance(encoding, Encoded)
         assert encoding.json == decision.model_dump_json().encode(), case.case_id
         labels = (decision.disposition, decision.handling_level or "none", decision.urgency)

@@ -71,17 +71,45 @@ def test_routed_event_bytes_are_the_models_serialisation(demo_rules: CompiledRul
     router.close()
 
 
+Sent = tuple[str, bytes, bytes, list[tuple[str, bytes]]]  # topic, value, key, headers
+
+
+class FakeBatch:
+    """aiokafka's BatchBuilder as the router fills it (services/router/batch.py `publish`)."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple[bytes, bytes, list[tuple[str, bytes]]]] = []
+
+    def append(self, *, key: bytes, value: bytes, timestamp: None, headers: list[tuple[str, bytes]]) -> object:
+        self.records.append((key, value, headers))
+        return object()  # metadata: the record fitted
+
+
 class FakeProducer:
+    """The producer API the router uses: record batches for routed events, send() for dead letters."""
+
     def __init__(self, fail: bool = False) -> None:
-        self.sent: list[tuple[str, bytes, bytes, list[tuple[str, bytes]]]] = []
+        self.sent: list[Sent] = []
         self.fail = fail
 
+    async def partitions_for(self, topic: str) -> set[int]:
+        return {0, 1, 2}
+
+    def create_batch(self) -> FakeBatch:
+        return FakeBatch()
+
+    async def send_batch(self, batch: FakeBatch, topic: str, *, partition: int) -> asyncio.Future[Any]:
+        return self._taken([(topic, value, key, headers) for key, value, headers in batch.records])
+
     async def send(self, topic: str, value: bytes, key: bytes, headers: list[tuple[str, bytes]]) -> asyncio.Future[Any]:
+        return self._taken([(topic, value, key, headers)])
+
+    def _taken(self, records: list[Sent]) -> asyncio.Future[Any]:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         if self.fail:
             future.set_exception(ConnectionError("broker gone"))
         else:
-            self.sent.append((topic, value, key, headers))
+            self.sent += records
             future.set_result(None)
         return future
 

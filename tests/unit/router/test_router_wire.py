@@ -11,6 +11,7 @@ import msgspec
 import pytest
 from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticUndefined, to_json
+from router_helpers import make_case
 
 from services.common.envelope import Envelope
 from services.common.schemas import Assignment, History, Location, ReceivedCase
@@ -63,31 +64,16 @@ def projection(received: ReceivedLike) -> dict[str, Any]:
 
 
 def base_body() -> dict[str, Any]:
-    return {
-        "specversion": "1.0",
-        "id": "evt-1",
-        "type": "case.received",
-        "source": "xinfang/intake",
-        "time": "2026-05-06T02:00:00Z",
-        "caseid": "XF-W-1",
-        "schemaversion": 1,
-        "datacontenttype": "application/json",
-        "data": {
-            "case_id": "XF-W-1",
-            "received_at": "2026-05-06T10:00:00+08:00",
-            "channel": "letter",
-            "received_by": "150627:petition",
-            "category": "wage_arrears",
-            "location": {"region": "150627107"},
-            "petitioner_key": "pk-test-000001",
-            "people_count": 3,
-            "target_unit": "150627:hrss",
-            "litigation": "none",
-            "history": {"prior_cases": 1, "open_case_id": None, "concluded": False},
-            "assignment": {"from_unit": "150600:petition", "due_days": 15},
-            "summary": "",
-        },
-    }
+    """A received event with every optional field set, as JSON-ready data."""
+    case = make_case(
+        case_id="XF-W-1",
+        people_count=3,
+        target_unit="150627:hrss",
+        history={"prior_cases": 1},
+        assignment={"from_unit": "150600:petition", "due_days": 15},
+    )
+    body: dict[str, Any] = received_envelope(case, event_id="evt-1").model_dump(mode="json")
+    return body
 
 
 MISSING = object()
