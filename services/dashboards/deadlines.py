@@ -8,104 +8,86 @@ combined with max() per label set first, then summed over the labels a panel doe
 from __future__ import annotations
 
 from services.dashboards import sql
-from services.dashboards.spec import Board, Panel, Prom, Row, Sql
-from services.report.vocabulary import (
-    ALERT_KINDS,
-    CASE_STAGES,
-    CLOSURE_TIMELINESS,
-    LEVELS,
-    MEASURE_BY_COLUMN,
-    MEASURES,
-    STAGES,
-    bilingual,
+from services.dashboards.spec import (
+    Board,
+    Panel,
+    Prom,
+    Row,
+    Sql,
+    code_names,
+    increase_by,
+    instant_stat,
+    per_minute,
+    period_stat,
 )
-
-PER_MINUTE = "cpm"
-
-
-def _names(codes: dict[str, str]) -> dict[str, str]:
-    return {code: bilingual(code, codes) for code in codes}
-
-
-def _now_stat(zh: str, en: str, expr: str, description: str) -> Panel:
-    return Panel("stat", zh, en, (Prom(expr, instant=True),), width=4, height=4, single=True, description=description)
-
+from services.report.vocabulary import ALERT_KINDS, CASE_STAGES, CLOSURE_TIMELINESS, LEVELS, MEASURES, STAGES
 
 NOW = Row(
     "当前",
     "Now",
     (
-        _now_stat(
+        instant_stat(
             "未办结",
             "Open cases",
             "sum(max by (stage, level) (xf_tracker_open_cases))",
-            "尚未结束的信访事项。/ Cases that have not ended.",
+            description="尚未结束的信访事项。/ Cases that have not ended.",
         ),
-        _now_stat(
+        instant_stat(
             "临期",
             "Due soon",
             "sum(max by (stage, level) (xf_tracker_due_soon))",
-            "进入预警期（默认剩 3 天）的办理环节。/ Running stages inside their warning lead (3 days by default).",
+            description="进入预警期（默认剩 3 天）的办理环节。/ Running stages inside their warning lead "
+            "(3 days by default).",
         ),
-        _now_stat(
+        instant_stat(
             "超期",
             "Overdue",
             "sum(max by (stage, level) (xf_tracker_overdue))",
-            "已过期限仍未完成的环节（不含信访人的申请期）。/ Running stages past their deadline "
+            description="已过期限仍未完成的环节（不含信访人的申请期）。/ Running stages past their deadline "
             "(the petitioner's request windows excluded).",
         ),
-        _now_stat(
+        instant_stat(
             "积案",
             "Backlog",
             "sum(max by (level) (xf_tracker_backlog_cases))",
-            "超过办理期限仍未出具处理意见的信访事项。/ Open cases past their handling deadline.",
+            description="超过办理期限仍未出具处理意见的信访事项。/ Open cases past their handling deadline.",
         ),
-        _now_stat(
+        instant_stat(
             "中止计时",
             "Paused clocks",
             "sum(max by (stage) (xf_tracker_paused_clocks))",
-            "因听证、补充材料等中止的期限。/ Clocks paused for a hearing, missing material or another reason.",
+            description="因听证、补充材料等中止的期限。/ Clocks paused for a hearing, missing material or "
+            "another reason.",
         ),
-        _now_stat(
+        instant_stat(
             "运行中期限",
             "Running clocks",
             "sum(max by (stage) (xf_tracker_running_clocks))",
-            "所有正在计时的环节。/ All running stage clocks.",
+            description="所有正在计时的环节。/ All running stage clocks.",
         ),
     ),
 )
+
+
+def _by_stage(zh: str, en: str, gauge: str, stages: dict[str, str]) -> Panel:
+    return Panel(
+        "timeseries",
+        zh,
+        en,
+        (Prom(f"sum by (stage) (max by (stage, level) ({gauge}))", "{{stage}}"),),
+        width=8,
+        names=code_names(stages),
+        stacked=True,
+    )
+
 
 BY_STAGE = Row(
     "按环节",
     "By stage",
     (
-        Panel(
-            "timeseries",
-            "未办结（按所处阶段）",
-            "Open cases by stage",
-            (Prom("sum by (stage) (max by (stage, level) (xf_tracker_open_cases))", "{{stage}}"),),
-            width=8,
-            names=_names(CASE_STAGES),
-            stacked=True,
-        ),
-        Panel(
-            "timeseries",
-            "临期（按环节）",
-            "Due soon by stage",
-            (Prom("sum by (stage) (max by (stage, level) (xf_tracker_due_soon))", "{{stage}}"),),
-            width=8,
-            names=_names(STAGES),
-            stacked=True,
-        ),
-        Panel(
-            "timeseries",
-            "超期（按环节）",
-            "Overdue by stage",
-            (Prom("sum by (stage) (max by (stage, level) (xf_tracker_overdue))", "{{stage}}"),),
-            width=8,
-            names=_names(STAGES),
-            stacked=True,
-        ),
+        _by_stage("未办结（按所处阶段）", "Open cases by stage", "xf_tracker_open_cases", CASE_STAGES),
+        _by_stage("临期（按环节）", "Due soon by stage", "xf_tracker_due_soon", STAGES),
+        _by_stage("超期（按环节）", "Overdue by stage", "xf_tracker_overdue", STAGES),
     ),
 )
 
@@ -120,7 +102,7 @@ BY_UNIT = Row(
             (Prom("max by (level) (xf_tracker_backlog_cases)", "{{level}}"),),
             width=6,
             height=9,
-            names=_names(LEVELS),
+            names=code_names(LEVELS),
             stacked=True,
         ),
         Panel(
@@ -201,7 +183,7 @@ OVERDUE_LIST = Row(
                 "days_overdue": "超期天数 Days overdue",
                 "alert_level": "预警级别 Alert level",
             },
-            value_names={**_names(STAGES), **_names(LEVELS)},
+            value_names={**code_names(STAGES), **code_names(LEVELS)},
             description="预警级别：1 临期预警，2 超期，3 及以上为逐级督办。/ Alert level: 1 warned, 2 overdue, "
             "3 and up escalated one more supervising level each.",
         ),
@@ -210,19 +192,11 @@ OVERDUE_LIST = Row(
 
 
 def _rate_stat(column: str) -> Panel:
-    measure = MEASURE_BY_COLUMN[column]
-    return Panel(
-        "stat",
-        measure.zh,
-        measure.en.split(" (")[0],
-        (Sql(sql.period_statistics(column), (column,)),),
-        unit="percentunit",
-        width=4,
-        height=4,
-        single=True,
-        decimals=1,
-        description=f"{measure.zh}：{measure.en}。所选时间范围内，见 tracker.period_statistics。"
-        f" / {measure.en}, over the selected range (tracker.period_statistics).",
+    return period_stat(
+        column,
+        "percentunit",
+        "{m.zh}：{m.en}。所选时间范围内，见 tracker.period_statistics。"
+        " / {m.en}, over the selected range (tracker.period_statistics).",
     )
 
 
@@ -235,21 +209,12 @@ CLOSURE = Row(
         _rate_stat("reply_rate"),
         _rate_stat("settle_rate"),
         _rate_stat("assignment_closure_rate"),
-        Panel(
-            "stat",
+        instant_stat(
             "按期答复（实时）",
             "Replies on time (live)",
-            (
-                Prom(
-                    'sum(increase(xf_tracker_closures_total{timeliness="on_time"}[$__range]))'
-                    " / sum(increase(xf_tracker_closures_total[$__range]))",
-                    instant=True,
-                ),
-            ),
+            'sum(increase(xf_tracker_closures_total{timeliness="on_time"}[$__range]))'
+            " / sum(increase(xf_tracker_closures_total[$__range]))",
             unit="percentunit",
-            width=4,
-            height=4,
-            single=True,
             decimals=1,
             description="所选时间范围内出具处理意见的信访事项中按期的比例（跟踪服务计数）。/ Of the replies in the "
             "range, the share made by the handling deadline (the tracker's counters).",
@@ -305,9 +270,9 @@ EXTENSIONS_ALERTS = Row(
             "bargauge",
             "延期（按环节）",
             "Extensions granted by stage",
-            (Prom("sum by (stage) (increase(xf_tracker_extensions_total[$__range]))", "{{stage}}", instant=True),),
+            (increase_by("xf_tracker_extensions_total", "stage"),),
             width=6,
-            names=_names(STAGES),
+            names=code_names(STAGES),
             decimals=0,
         ),
         Panel(
@@ -323,28 +288,19 @@ EXTENSIONS_ALERTS = Row(
             "bargauge",
             "预警与督办（按类别、环节）",
             "Alerts by kind and stage",
-            (
-                Prom(
-                    "sum by (kind, stage) (increase(xf_tracker_alerts_total[$__range]))",
-                    "{{kind}} {{stage}}",
-                    instant=True,
-                ),
-            ),
+            (increase_by("xf_tracker_alerts_total", "kind", "stage"),),
             width=7,
             decimals=0,
             description="临期预警、超期告警、督办升级（每环节每个门槛一次）。/ Warnings, overdue alerts and "
             "escalations (one per stage and threshold).",
-            value_names=_names(ALERT_KINDS),
+            value_names=code_names(ALERT_KINDS),
         ),
-        Panel(
-            "timeseries",
+        per_minute(
             "答复（按期/逾期，每分钟）",
             "Replies on time and late, per minute",
-            (Prom("60 * sum by (timeliness) (rate(xf_tracker_closures_total[$__rate_interval]))", "{{timeliness}}"),),
-            unit=PER_MINUTE,
-            width=8,
-            names=_names(CLOSURE_TIMELINESS),
-            stacked=True,
+            "xf_tracker_closures_total",
+            "timeliness",
+            CLOSURE_TIMELINESS,
         ),
         *(
             Panel(

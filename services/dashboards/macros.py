@@ -1,8 +1,9 @@
 """Grafana's variables and macros in the dashboards' queries, expanded as Grafana would for a time range,
 so the queries can be run outside Grafana (the end-to-end test; by hand against Prometheus or psql).
 
-Only what the dashboards use is supported; anything else left in a query is an error, so a new macro
-cannot slip into a dashboard untested.
+Only what the dashboards use is supported (`$__rate_interval` and `$__range` in PromQL, `$__timeFrom()`
+and `$__timeTo()` in SQL); anything else left in a query is an error, so a new macro cannot slip into a
+dashboard untested.
 """
 
 from __future__ import annotations
@@ -10,8 +11,6 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-PROMQL_VARIABLES = ("$__rate_interval", "$__range")
-SQL_MACROS = ("$__timeFrom()", "$__timeTo()")
 _LEFT = re.compile(r"\$\{?[A-Za-z_]\w*")
 
 

@@ -10,14 +10,10 @@ import yaml
 from services.common.regions import official_regions
 from services.common.settings import PROJECT_ROOT
 from services.dashboards import sql
-from services.dashboards.spec import Board, Panel, Prom, Row, Sql
-from services.report.vocabulary import CATEGORIES, CHANNELS, MEASURE_BY_COLUMN, bilingual
+from services.dashboards.spec import Board, Panel, Row, Sql, code_names, per_minute, period_stat
+from services.report.vocabulary import CATEGORIES, CHANNELS
 
-PER_MINUTE = "cpm"
-
-
-def _names(codes: dict[str, str]) -> dict[str, str]:
-    return {code: bilingual(code, codes) for code in codes}
+VOLUME = {"batches": "批次 Batches", "person_times": "人次 Person-times"}
 
 
 def county_names(deployment: Path = PROJECT_ROOT / "rules" / "deployment.yaml") -> dict[str, str]:
@@ -28,19 +24,38 @@ def county_names(deployment: Path = PROJECT_ROOT / "rules" / "deployment.yaml") 
 
 
 def _period_stat(column: str, unit: str) -> Panel:
-    measure = MEASURE_BY_COLUMN[column]
+    return period_stat(
+        column,
+        unit,
+        "所选时间范围（按部署地日期）内 tracker.period_statistics 的 {m.column}。"
+        " / {m.en}, from tracker.period_statistics over the selected range (local dates).",
+    )
+
+
+def _volume_table(
+    zh: str,
+    en: str,
+    column: str,
+    label: str,
+    width: int,
+    value_names: dict[str, str],
+    *,
+    sums: dict[str, str] | None = None,
+    limit: int | None = None,
+) -> Panel:
+    """Batches and person-times received in the range by a column of tracker.daily_volume, then the
+    view's columns in `sums` (column → display name), summed too."""
+    more = sums or {}
+    extra = "".join(f", sum(v.{c})::bigint AS {c}" for c in more)
     return Panel(
-        "stat",
-        measure.zh,
-        measure.en.split(" (")[0],
-        (Sql(sql.period_statistics(column), (column,)),),
-        unit=unit,
-        width=4,
-        height=4,
-        single=True,
-        decimals=1 if unit == "percentunit" else 0,
-        description=f"所选时间范围（按部署地日期）内 tracker.period_statistics 的 {column}。"
-        f" / {measure.en}, from tracker.period_statistics over the selected range (local dates).",
+        "table",
+        zh,
+        en,
+        (Sql(sql.volume_by(column, extra=extra, limit=limit), (column, *VOLUME, *more)),),
+        width=width,
+        height=9,
+        names={column: label, **VOLUME, **more},
+        value_names=value_names,
     )
 
 
@@ -61,40 +76,26 @@ LIVE = Row(
     "实时受理",
     "Live intake",
     (
-        Panel(
-            "timeseries",
+        per_minute(
             "受理批次（按渠道，每分钟）",
             "Cases received by channel, per minute",
-            (Prom("60 * sum by (channel) (rate(xf_tracker_cases_received_total[$__rate_interval]))", "{{channel}}"),),
-            unit=PER_MINUTE,
-            width=8,
-            names=_names(CHANNELS),
-            stacked=True,
+            "xf_tracker_cases_received_total",
+            "channel",
+            CHANNELS,
         ),
-        Panel(
-            "timeseries",
+        per_minute(
             "受理人次（按渠道，每分钟）",
             "Person-times by channel, per minute",
-            (Prom("60 * sum by (channel) (rate(xf_tracker_person_times_total[$__rate_interval]))", "{{channel}}"),),
-            unit=PER_MINUTE,
-            width=8,
-            names=_names(CHANNELS),
-            stacked=True,
+            "xf_tracker_person_times_total",
+            "channel",
+            CHANNELS,
         ),
-        Panel(
-            "timeseries",
+        per_minute(
             "新登记（按问题分类，每分钟）",
             "New cases by category, per minute",
-            (
-                Prom(
-                    "60 * sum by (category) (rate(xf_intake_cases_received_total[$__rate_interval]))",
-                    "{{category}}",
-                ),
-            ),
-            unit=PER_MINUTE,
-            width=8,
-            names=_names(CATEGORIES),
-            stacked=True,
+            "xf_intake_cases_received_total",
+            "category",
+            CATEGORIES,
         ),
     ),
 )
@@ -103,50 +104,17 @@ BREAKDOWN = Row(
     "分布",
     "Breakdown",
     (
-        Panel(
-            "table",
-            "按渠道",
-            "By channel",
-            (Sql(sql.volume_by("channel"), ("channel", "batches", "person_times")),),
-            width=6,
-            height=9,
-            names={"channel": "渠道 Channel", "batches": "批次 Batches", "person_times": "人次 Person-times"},
-            value_names=_names(CHANNELS),
-        ),
-        Panel(
-            "table",
-            "按问题分类",
-            "By category",
-            (Sql(sql.volume_by("category"), ("category", "batches", "person_times")),),
-            width=8,
-            height=9,
-            names={"category": "问题分类 Category", "batches": "批次 Batches", "person_times": "人次 Person-times"},
-            value_names=_names(CATEGORIES),
-        ),
-        Panel(
-            "table",
+        _volume_table("按渠道", "By channel", "channel", "渠道 Channel", 6, code_names(CHANNELS)),
+        _volume_table("按问题分类", "By category", "category", "问题分类 Category", 8, code_names(CATEGORIES)),
+        _volume_table(
             "按事发地（县级，前20）",
             "By county where the matter arose (top 20)",
-            (
-                Sql(
-                    sql.volume_by(
-                        "county",
-                        extra=", sum(v.collective)::bigint AS collective, sum(v.skip_level)::bigint AS skip_level",
-                        limit=20,
-                    ),
-                    ("county", "batches", "person_times", "collective", "skip_level"),
-                ),
-            ),
-            width=10,
-            height=9,
-            names={
-                "county": "县级区划 County",
-                "batches": "批次 Batches",
-                "person_times": "人次 Person-times",
-                "collective": "集体访 Collective",
-                "skip_level": "越级访 Skip-level",
-            },
-            value_names=county_names(),
+            "county",
+            "县级区划 County",
+            10,
+            county_names(),
+            sums={"collective": "集体访 Collective", "skip_level": "越级访 Skip-level"},
+            limit=20,
         ),
     ),
 )
@@ -170,7 +138,7 @@ TRENDS = Row(
                     time_series=True,
                 ),
             ),
-            names={"batches": "批次 Batches", "person_times": "人次 Person-times"},
+            names=VOLUME,
         ),
         Panel(
             "timeseries",

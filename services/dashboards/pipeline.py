@@ -6,7 +6,7 @@ Kafka consumption and publishing come from faststream's Prometheus middleware (`
 
 from __future__ import annotations
 
-from services.dashboards.spec import Board, Panel, Prom, Row
+from services.dashboards.spec import Board, Panel, Prom, Row, increase_by, instant_stat, rate_by
 
 PER_SECOND = "mps"
 
@@ -24,34 +24,18 @@ UP = Row(
             height=4,
             value_names={"1": "在线 up", "0": "离线 down"},
         ),
-        Panel(
-            "stat",
+        instant_stat(
             "待前序事件的事件",
             "Events parked for an earlier one",
-            (Prom("max(xf_tracker_parked_events)", instant=True),),
-            width=4,
-            height=4,
-            single=True,
+            "max(xf_tracker_parked_events)",
             description="先于其依赖事件到达的办理事件（如先到答复、后到受理），依赖事件到达后自动处理。/ Lifecycle "
             "events that arrived before the event they depend on; applied when it arrives.",
         ),
-        Panel(
-            "stat",
-            "发件箱待发送",
-            "Outbox events not yet sent",
-            (Prom("max(xf_intake_outbox_backlog)", instant=True),),
-            width=4,
-            height=4,
-            single=True,
-        ),
-        Panel(
-            "stat",
+        instant_stat("发件箱待发送", "Outbox events not yet sent", "max(xf_intake_outbox_backlog)"),
+        instant_stat(
             "发件箱发送失败",
             "Outbox send errors",
-            (Prom("sum(increase(xf_intake_outbox_relay_errors_total[$__range]))", instant=True),),
-            width=4,
-            height=4,
-            single=True,
+            "sum(increase(xf_intake_outbox_relay_errors_total[$__range]))",
             decimals=0,
             description="Kafka 未接收的发件箱事件（会重试）。/ Outbox events Kafka did not take (retried).",
         ),
@@ -66,7 +50,7 @@ THROUGHPUT = Row(
             "timeseries",
             "消费消息（按服务，每秒）",
             "Messages consumed by service, per second",
-            (Prom("sum by (app_name) (rate(faststream_received_messages_total[$__rate_interval]))", "{{app_name}}"),),
+            (rate_by("faststream_received_messages_total", "app_name"),),
             unit=PER_SECOND,
             width=8,
         ),
@@ -74,12 +58,7 @@ THROUGHPUT = Row(
             "timeseries",
             "发布消息（按主题，每秒）",
             "Messages published by topic, per second",
-            (
-                Prom(
-                    "sum by (destination) (rate(faststream_published_messages_total[$__rate_interval]))",
-                    "{{destination}}",
-                ),
-            ),
+            (rate_by("faststream_published_messages_total", "destination"),),
             unit=PER_SECOND,
             width=8,
         ),
@@ -87,11 +66,7 @@ THROUGHPUT = Row(
             "timeseries",
             "受理提交（按途径、结果，每秒）",
             "Intake submissions by path and outcome, per second",
-            (
-                Prom(
-                    "sum by (via, outcome) (rate(xf_intake_submissions_total[$__rate_interval]))", "{{via}} {{outcome}}"
-                ),
-            ),
+            (rate_by("xf_intake_submissions_total", "via", "outcome"),),
             unit="reqps",
             width=8,
         ),
@@ -99,7 +74,7 @@ THROUGHPUT = Row(
             "timeseries",
             "跟踪服务处理事件（按类型，每秒）",
             "Events applied by the tracker, by type, per second",
-            (Prom("sum by (type) (rate(xf_tracker_events_applied_total[$__rate_interval]))", "{{type}}"),),
+            (rate_by("xf_tracker_events_applied_total", "type"),),
             unit=PER_SECOND,
             width=12,
             stacked=True,
@@ -172,12 +147,7 @@ ERRORS = Row(
             "timeseries",
             "消息处理结果（按服务、状态，每秒）",
             "Messages by service and processing status, per second",
-            (
-                Prom(
-                    "sum by (app_name, status) (rate(faststream_received_processed_messages_total[$__rate_interval]))",
-                    "{{app_name}} {{status}}",
-                ),
-            ),
+            (rate_by("faststream_received_processed_messages_total", "app_name", "status"),),
             unit=PER_SECOND,
             width=8,
             description="acked 之外的状态（nacked、rejected、error）表示处理失败。/ Any status but acked "
@@ -187,13 +157,7 @@ ERRORS = Row(
             "bargauge",
             "受理校验失败（按字段）",
             "Intake validation failures by field",
-            (
-                Prom(
-                    "sum by (field) (increase(xf_intake_validation_failures_total[$__range]))",
-                    "{{field}}",
-                    instant=True,
-                ),
-            ),
+            (increase_by("xf_intake_validation_failures_total", "field"),),
             width=8,
             decimals=0,
         ),
@@ -201,13 +165,7 @@ ERRORS = Row(
             "bargauge",
             "跟踪服务拒收事件（按类型、原因）",
             "Events refused by the tracker, by type and reason",
-            (
-                Prom(
-                    "sum by (type, reason) (increase(xf_tracker_events_refused_total[$__range]))",
-                    "{{type}} {{reason}}",
-                    instant=True,
-                ),
-            ),
+            (increase_by("xf_tracker_events_refused_total", "type", "reason"),),
             width=8,
             decimals=0,
             description="不符合案件当前状态的办理事件被拒收并转入死信。/ Lifecycle events that do not fit the case "

@@ -4,62 +4,43 @@ dead letters (DOMAIN.md §4.4, §7)."""
 from __future__ import annotations
 
 from services.dashboards import sql
-from services.dashboards.spec import Board, Panel, Prom, Row, Sql
-from services.report.vocabulary import DISPOSITIONS, LEVELS, URGENCIES, bilingual
-
-PER_MINUTE = "cpm"
-
-
-def _names(codes: dict[str, str]) -> dict[str, str]:
-    return {code: bilingual(code, codes) for code in codes}
-
+from services.dashboards.spec import Board, Panel, Prom, Row, Sql, code_names, increase_by, per_minute
+from services.report.vocabulary import DISPOSITIONS, LEVELS, URGENCIES
 
 DECISIONS = Row(
     "分办决定",
     "Decisions",
     (
-        Panel(
-            "timeseries",
+        per_minute(
             "分办决定（按去向，每分钟）",
             "Decisions by disposition, per minute",
-            (Prom("60 * sum by (disposition) (rate(xf_router_decisions_total[$__rate_interval]))", "{{disposition}}"),),
-            unit=PER_MINUTE,
-            width=8,
-            names=_names(DISPOSITIONS),
-            stacked=True,
+            "xf_router_decisions_total",
+            "disposition",
+            DISPOSITIONS,
         ),
-        Panel(
-            "timeseries",
+        per_minute(
             "分办决定（按承办层级，每分钟）",
             "Decisions by handling level, per minute",
-            (Prom("60 * sum by (level) (rate(xf_router_decisions_total[$__rate_interval]))", "{{level}}"),),
-            unit=PER_MINUTE,
-            width=8,
-            names=_names(LEVELS),
-            stacked=True,
+            "xf_router_decisions_total",
+            "level",
+            LEVELS,
         ),
         Panel(
             "bargauge",
             "紧急程度",
             "Urgency",
-            (Prom("sum by (urgency) (increase(xf_router_decisions_total[$__range]))", "{{urgency}}", instant=True),),
+            (increase_by("xf_router_decisions_total", "urgency"),),
             width=8,
-            names=_names(URGENCIES),
+            names=code_names(URGENCIES),
             decimals=0,
         ),
         Panel(
             "bargauge",
             "去向",
             "Dispositions",
-            (
-                Prom(
-                    "sum by (disposition) (increase(xf_router_decisions_total[$__range]))",
-                    "{{disposition}}",
-                    instant=True,
-                ),
-            ),
+            (increase_by("xf_router_decisions_total", "disposition"),),
             width=8,
-            names=_names(DISPOSITIONS),
+            names=code_names(DISPOSITIONS),
             decimals=0,
         ),
         Panel(
@@ -85,7 +66,7 @@ DECISIONS = Row(
                 "batches": "批次 Batches",
                 "person_times": "人次 Person-times",
             },
-            value_names={**_names(DISPOSITIONS), **_names(LEVELS)},
+            value_names={**code_names(DISPOSITIONS), **code_names(LEVELS)},
         ),
     ),
 )
@@ -119,7 +100,7 @@ RULES = Row(
             "bargauge",
             "规则重载",
             "Rule reloads",
-            (Prom("sum by (outcome) (increase(xf_router_rule_reloads_total[$__range]))", "{{outcome}}", instant=True),),
+            (increase_by("xf_router_rule_reloads_total", "outcome"),),
             width=6,
             height=5,
             names={"applied": "已生效 applied", "refused": "被拒绝 refused"},

@@ -7,6 +7,8 @@ Shapes:
   number (`single`) gets exactly one series per query.
 - SQL: the result has exactly the declared columns, in order; a time series starts with `time`.
 Every query must return data: a panel that would show nothing is a bug.
+
+The end of this module builds the panels and queries several boards share.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
+
+from services.dashboards import sql
+from services.report.vocabulary import MEASURE_BY_COLUMN, bilingual
 
 PROMETHEUS_UID = "prometheus"
 POSTGRES_UID = "postgres"
@@ -118,3 +123,78 @@ class Board:
 
     def panels(self) -> list[Panel]:
         return [panel for row in self.rows for panel in row.panels]
+
+
+# Panel and query shapes that several boards share.
+
+PER_MINUTE = "cpm"
+
+
+def code_names(codes: dict[str, str]) -> dict[str, str]:
+    """Display names of a vocabulary's codes (services/report/vocabulary.py): "网上 online"."""
+    return {code: bilingual(code, codes) for code in codes}
+
+
+def _legend(labels: tuple[str, ...]) -> str:
+    return " ".join(f"{{{{{label}}}}}" for label in labels)
+
+
+def rate_by(metric: str, *labels: str, per_minute: bool = False) -> Prom:
+    """A counter's rate (per second, or per minute), summed by `labels`, one series each."""
+    expr = f"sum by ({', '.join(labels)}) (rate({metric}[$__rate_interval]))"
+    return Prom(f"60 * {expr}" if per_minute else expr, _legend(labels))
+
+
+def increase_by(metric: str, *labels: str) -> Prom:
+    """How much a counter grew over the dashboard's range, summed by `labels` (one value per series)."""
+    return Prom(f"sum by ({', '.join(labels)}) (increase({metric}[$__range]))", _legend(labels), instant=True)
+
+
+def per_minute(zh: str, en: str, metric: str, label: str, codes: dict[str, str]) -> Panel:
+    """A stacked time series of a counter per minute by one label, its values shown by their names."""
+    return Panel(
+        "timeseries",
+        zh,
+        en,
+        (rate_by(metric, label, per_minute=True),),
+        unit=PER_MINUTE,
+        width=8,
+        names=code_names(codes),
+        stacked=True,
+    )
+
+
+def instant_stat(
+    zh: str, en: str, expr: str, *, unit: str = "short", decimals: int | None = None, description: str = ""
+) -> Panel:
+    """A small stat (4 × 4) of one PromQL number at the end of the range."""
+    return Panel(
+        "stat",
+        zh,
+        en,
+        (Prom(expr, instant=True),),
+        unit=unit,
+        width=4,
+        height=4,
+        single=True,
+        decimals=decimals,
+        description=description,
+    )
+
+
+def period_stat(column: str, unit: str, description: str) -> Panel:
+    """A small stat (4 × 4) of one column of tracker.period_statistics over the dashboard's range.
+    `description` may name the measure's fields: "{m.zh}", "{m.en}", "{m.column}"."""
+    measure = MEASURE_BY_COLUMN[column]
+    return Panel(
+        "stat",
+        measure.zh,
+        measure.en.split(" (")[0],
+        (Sql(sql.period_statistics(column), (column,)),),
+        unit=unit,
+        width=4,
+        height=4,
+        single=True,
+        decimals=1 if unit == "percentunit" else 0,
+        description=description.format(m=measure),
+    )

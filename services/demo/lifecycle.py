@@ -122,6 +122,20 @@ def is_live(case: TrackedCase) -> bool:
     return case.disposition == "handle" or case.routed_at - case.received_at < timedelta(minutes=10)
 
 
+def _unit_event(case: TrackedCase, event_id: str, kind: str, at: datetime, **fields: Any) -> LifecycleEvent:
+    """A `case.lifecycle` event the case's handling unit reports."""
+    return parse_lifecycle(
+        {
+            "event_id": event_id,
+            "case_id": case.case_id,
+            "type": kind,
+            "at": at.isoformat(),
+            "actor": case.handling_unit,
+            **fields,
+        }
+    )
+
+
 @dataclass
 class _Timeline:
     case: TrackedCase
@@ -141,15 +155,8 @@ class _Timeline:
         if self.stopped or at > self.until:
             self.stopped = True
             return None
-        body = {
-            "event_id": deterministic_id("xf-demo", self.case.case_id, kind, str(len(self.events))),
-            "case_id": self.case.case_id,
-            "type": kind,
-            "at": at.isoformat(),
-            "actor": self.case.handling_unit,
-            **fields,
-        }
-        self.events.append(parse_lifecycle(body))
+        event_id = deterministic_id("xf-demo", self.case.case_id, kind, str(len(self.events)))
+        self.events.append(_unit_event(self.case, event_id, kind, at, **fields))
         return at
 
     def days(self, rng: random.Random, low: float, high: float, limit: int) -> timedelta:
@@ -267,12 +274,4 @@ def _after_reply(line: _Timeline, rng: random.Random, replied: datetime, limits:
 
 def misplaced(case: TrackedCase, at: datetime) -> LifecycleEvent:
     """A unit's system accepting a case that ended at routing (merged, diverted): the tracker refuses it."""
-    return parse_lifecycle(
-        {
-            "event_id": deterministic_id("xf-demo", case.case_id, "misplaced"),
-            "case_id": case.case_id,
-            "type": "accepted",
-            "at": at.isoformat(),
-            "actor": case.handling_unit,
-        }
-    )
+    return _unit_event(case, deterministic_id("xf-demo", case.case_id, "misplaced"), "accepted", at)

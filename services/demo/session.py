@@ -175,19 +175,22 @@ def limits_of(settings: Settings) -> Limits:
     from services.tracker.policy import load_policies  # the deadline policy the tracker itself applies
 
     standard = load_policies(settings.rules_dir).get("standard")
+    fallback = Limits()  # for a stage the policy leaves out
 
     def days(stage: str, default: int) -> int:
         return standard.stage(stage).limit or default if standard.has(stage) else default
 
     return Limits(
-        route=days("route", 15),
-        accept=days("accept", 15),
-        handle=days("handle", 60),
-        review_window=days("review_window", 30),
-        review=days("review", 30),
-        rereview_window=days("rereview_window", 30),
-        rereview=days("rereview", 30),
-        max_extension_days=standard.stage("handle").max_extension_days if standard.has("handle") else 30,
+        route=days("route", fallback.route),
+        accept=days("accept", fallback.accept),
+        handle=days("handle", fallback.handle),
+        review_window=days("review_window", fallback.review_window),
+        review=days("review", fallback.review),
+        rereview_window=days("rereview_window", fallback.rereview_window),
+        rereview=days("rereview", fallback.rereview),
+        max_extension_days=(
+            standard.stage("handle").max_extension_days if standard.has("handle") else fallback.max_extension_days
+        ),
         timezone=str(standard.timezone),
     )
 
