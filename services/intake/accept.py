@@ -24,7 +24,7 @@ from services.common.envelope import Envelope, deterministic_id, wrap
 from services.common.schemas import History, ReceivedCase
 from services.common.topics import CASE_RECEIVED
 from services.intake import store
-from services.intake.case_numbers import case_number_for
+from services.intake.case_numbers import DEFAULT_TIMEZONE, case_number_for
 from services.intake.matter import matter_key_of, to_received_case
 from services.intake.outbox import WAKE_RELAYS, outbox_row
 from services.intake.privacy import Vault, petitioner_key, seal_personal
@@ -37,7 +37,7 @@ SOURCE = "xinfang/intake"
 class Secrets:
     pseudonym_key: bytes
     vault: Vault
-    timezone: str = "Asia/Shanghai"
+    timezone: str = DEFAULT_TIMEZONE
 
 
 @dataclass(frozen=True)
@@ -62,15 +62,6 @@ class Conflict:
 
 
 Outcome = Accepted | Conflict
-
-
-class IdempotencyConflict(Exception):
-    def __init__(self, conflict: Conflict) -> None:
-        super().__init__(
-            f"idempotency key {conflict.idempotency_key!r} was already used for case {conflict.case_id} "
-            "with a different body"
-        )
-        self.case_id = conflict.case_id
 
 
 def request_hash(submission: Submission) -> str:
@@ -104,21 +95,6 @@ def prepare(request: Request, secrets: Secrets) -> Prepared:
         petitioner_key=key,
         matter_key=matter_key_of(submission, key),
     )
-
-
-async def accept(
-    conn: Conn,
-    submission: Submission,
-    *,
-    client: str,
-    idempotency_key: str | None,
-    secrets: Secrets,
-) -> Accepted:
-    """One case; `IdempotencyConflict` when the key was used for a different body."""
-    (outcome,) = await accept_many(conn, [Request(submission, client, idempotency_key)], secrets=secrets)
-    if isinstance(outcome, Conflict):
-        raise IdempotencyConflict(outcome)
-    return outcome
 
 
 async def accept_many(conn: Conn, requests: Sequence[Request], *, secrets: Secrets) -> list[Outcome]:
@@ -195,13 +171,7 @@ def _case_and_event(
     item: Prepared, history: History, case_id: str, secrets: Secrets
 ) -> tuple[dict[str, Any], Envelope[ReceivedCase]]:
     submission = item.request.submission
-    received = to_received_case(
-        submission,
-        case_id=case_id,
-        petitioner_key=item.petitioner_key,
-        history=history,
-        received_at=submission.received_at,
-    )
+    received = to_received_case(submission, case_id=case_id, petitioner_key=item.petitioner_key, history=history)
     row = {
         "case_id": case_id,
         "idempotency_key": item.scoped_key,

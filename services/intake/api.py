@@ -37,8 +37,10 @@ from services.intake.api_models import (
     Submitted,
 )
 from services.intake.auth import (
+    UNIT_PATTERN,
     Client,
     case_readable,
+    region_of,
     role_error,
     subtree_filter,
     subtree_in_scope,
@@ -58,7 +60,6 @@ API_KEY = APIKeyHeader(
     auto_error=False,
     description="API 密钥（xf intake client add 签发）/ The client's API key (issued by `xf intake client add`).",
 )
-UNIT_PATTERN = r"^(\d{6}|\d{9}|\d{12}):[a-z_]+$"
 STATUS_OF: dict[str, int] = {
     "accepted": 201,
     "already_accepted": 200,
@@ -266,7 +267,7 @@ async def unit_cases(
 ) -> CaseList:
     if not client.may("read"):
         raise ApiError(403, [role_error(client, "read")])
-    if not region_known(official_regions(), unit_id.split(":", 1)[0]):
+    if not region_known(official_regions(), region_of(unit_id)):
         raise ApiError(422, [field_error("unit_id", "unit_unknown")])
     allowed = subtree_in_scope(unit_id, client.read_scope) if subtree else unit_in_scope(unit_id, client.read_scope)
     if not allowed:

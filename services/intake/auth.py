@@ -47,7 +47,8 @@ DEV_KEY_ID = "dev"
 _KEY_ID = re.compile(r"^[a-z0-9]{1,32}$")
 _CLIENT_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _REGION = re.compile(r"^(\d{6}|\d{9}|\d{12})$")
-_UNIT = re.compile(r"^(\d{6}|\d{9}|\d{12}):[a-z_]+$")
+UNIT_PATTERN = r"^(\d{6}|\d{9}|\d{12}):[a-z_]+$"
+_UNIT = re.compile(UNIT_PATTERN)
 _SOURCE = re.compile(r"^[^\s*]{1,200}\*?$|^\*$")
 # Units of these departments coordinate every department of their territory (see `subtree_filter`).
 COORDINATING_DEPARTMENTS = frozenset({"gov", "petition"})

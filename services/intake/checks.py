@@ -13,10 +13,10 @@ unless the deployment's tree already lists villages, in which case those are kno
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
+from functools import lru_cache, partial
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationInfo
@@ -124,33 +124,29 @@ def check_received_at(value: datetime, info: ValidationInfo) -> datetime:
     return value
 
 
-def check_id_number_field(value: str, info: ValidationInfo) -> str:
-    today = context_of(info).current_time().astimezone(_LOCAL).date()
+def _identifier(check: Callable[[str], str], value: str) -> str:
+    """`check(value)`, its `IdentifierInvalid` raised as the pydantic error of the same code."""
     try:
-        return check_id_number(value, today=today)
+        return check(value)
     except IdentifierInvalid as error:
         raise custom_error(error.code) from None
+
+
+def check_id_number_field(value: str, info: ValidationInfo) -> str:
+    today = context_of(info).current_time().astimezone(_LOCAL).date()
+    return _identifier(partial(check_id_number, today=today), value)
 
 
 def check_phone_field(value: str) -> str:
-    try:
-        return normalise_phone(value)
-    except IdentifierInvalid as error:
-        raise custom_error(error.code) from None
+    return _identifier(normalise_phone, value)
 
 
 def check_credit_code_field(value: str) -> str:
-    try:
-        return check_credit_code(value)
-    except IdentifierInvalid as error:
-        raise custom_error(error.code) from None
+    return _identifier(check_credit_code, value)
 
 
 def check_email_field(value: str) -> str:
-    try:
-        return check_email(value)
-    except IdentifierInvalid as error:
-        raise custom_error(error.code) from None
+    return _identifier(check_email, value)
 
 
 def check_summary(text: str) -> str:

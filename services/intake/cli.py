@@ -8,36 +8,48 @@ import json
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg
 
-from services.common.db import create_pool, migrate
+from services.common.db import Conn
 from services.common.regions import official_regions
 from services.common.schemas import CHANNELS
 from services.common.settings import get_settings
 from services.intake import clients
 from services.intake.auth import ROLES, Client, ClientSpecInvalid, check_client
 from services.intake.checks import region_known
-from services.intake.outbox_retention import OutboxStatus, Retention, describe, outbox_status, purge
+from services.intake.outbox_retention import OutboxStatus, Retention, describe, drain, outbox_status, purge
 from services.intake.privacy import Vault, generate_vault_key
-from services.intake.store import rotate_personal
+from services.intake.store import open_store, rotate_personal
 
-MIGRATIONS = Path(__file__).parent / "migrations"
 T = TypeVar("T")
 
 
 def with_store(work: Callable[[asyncpg.Pool], Awaitable[T]]) -> T:
     async def run() -> T:
-        pool = await create_pool(get_settings().dsn, "intake", min_size=1, max_size=2)
+        pool = await open_store(get_settings().dsn, max_size=2)
         try:
-            await migrate(pool, "intake", MIGRATIONS)
             return await work(pool)
         finally:
             await pool.close()
 
     return asyncio.run(run())
+
+
+def with_conn(work: Callable[[Conn], Awaitable[T]]) -> T:
+    """`work` on one connection to intake's store."""
+
+    async def on_pool(pool: asyncpg.Pool) -> T:
+        async with pool.acquire() as conn:
+            return await work(conn)
+
+    return with_store(on_pool)
+
+
+def refuse(command: str, message: str, status: int) -> int:
+    print(f"xf intake {command}: {message}", file=sys.stderr)
+    return status
 
 
 def new_key(args: argparse.Namespace) -> int:
@@ -62,30 +74,16 @@ def client_add(args: argparse.Namespace) -> int:
     )
     try:
         check_client(client, known_region=lambda code: region_known(official_regions(), code))
-    except ClientSpecInvalid as error:
-        print(f"xf intake client add: {error}", file=sys.stderr)
-        return 2
-
-    async def work(pool: asyncpg.Pool) -> int:
-        async with pool.acquire() as conn:
-            try:
-                key = await clients.create_client(conn, client, note=args.note)
-            except ClientSpecInvalid as error:
-                print(f"xf intake client add: {error}", file=sys.stderr)
-                return 2
-        print(f"client {client.name} ({client.role}) created; its API key (shown once, store it now):")
-        print(key.token)
-        return 0
-
-    return with_store(work)
+        key = with_conn(lambda conn: clients.create_client(conn, client, note=args.note))
+    except ClientSpecInvalid as error:  # also a name taken already
+        return refuse("client add", str(error), 2)
+    print(f"client {client.name} ({client.role}) created; its API key (shown once, store it now):")
+    print(key.token)
+    return 0
 
 
 def client_list(args: argparse.Namespace) -> int:
-    async def work(pool: asyncpg.Pool) -> list[clients.ClientInfo]:
-        async with pool.acquire() as conn:
-            return await clients.list_clients(conn)
-
-    for info in with_store(work):
+    for info in with_conn(clients.list_clients):
         client = info.client
         state = f"revoked {info.revoked_at:%Y-%m-%d %H:%M}" if info.revoked_at else "active"
         keys = ", ".join(f"{k.key_id}{' (revoked)' if k.revoked_at else ''}" for k in info.keys) or "-"
@@ -100,42 +98,25 @@ def client_list(args: argparse.Namespace) -> int:
 
 
 def client_revoke(args: argparse.Namespace) -> int:
-    async def work(pool: asyncpg.Pool) -> bool:
-        async with pool.acquire() as conn:
-            return await clients.revoke_client(conn, args.name)
-
-    if not with_store(work):
-        print(f"xf intake client revoke: no active client named {args.name!r}", file=sys.stderr)
-        return 1
+    if not with_conn(lambda conn: clients.revoke_client(conn, args.name)):
+        return refuse("client revoke", f"no active client named {args.name!r}", 1)
     print(f"client {args.name} and all its keys revoked")
     return 0
 
 
 def key_add(args: argparse.Namespace) -> int:
-    async def work(pool: asyncpg.Pool) -> str | None:
-        async with pool.acquire() as conn:
-            try:
-                return (await clients.issue_key(conn, args.name)).token
-            except clients.UnknownClient:
-                return None
-
-    token = with_store(work)
-    if token is None:
-        print(f"xf intake key add: no active client named {args.name!r}", file=sys.stderr)
-        return 1
+    try:
+        key = with_conn(lambda conn: clients.issue_key(conn, args.name))
+    except clients.UnknownClient:
+        return refuse("key add", f"no active client named {args.name!r}", 1)
     print(f"new API key for {args.name} (shown once; revoke the old one when switched over):")
-    print(token)
+    print(key.token)
     return 0
 
 
 def key_revoke(args: argparse.Namespace) -> int:
-    async def work(pool: asyncpg.Pool) -> bool:
-        async with pool.acquire() as conn:
-            return await clients.revoke_key(conn, args.key_id)
-
-    if not with_store(work):
-        print(f"xf intake key revoke: no active key {args.key_id!r}", file=sys.stderr)
-        return 1
+    if not with_conn(lambda conn: clients.revoke_key(conn, args.key_id)):
+        return refuse("key revoke", f"no active key {args.key_id!r}", 1)
     print(f"key {args.key_id} revoked")
     return 0
 
@@ -143,16 +124,14 @@ def key_revoke(args: argparse.Namespace) -> int:
 def vault_rotate(args: argparse.Namespace) -> int:
     vault = Vault.from_spec(get_settings().vault_keys)
 
-    async def work(pool: asyncpg.Pool) -> int:
-        total = 0
-        while True:
+    async def rotate_all(pool: asyncpg.Pool) -> int:
+        async def rotate_batch() -> int:
             async with pool.acquire() as conn:
-                done = await rotate_personal(conn, vault, batch=args.batch)
-            total += done
-            if done < args.batch:
-                return total
+                return await rotate_personal(conn, vault, batch=args.batch)
 
-    print(f"re-encrypted {with_store(work)} case(s) under vault key {vault.current_key_id}")
+        return await drain(rotate_batch, args.batch)
+
+    print(f"re-encrypted {with_store(rotate_all)} case(s) under vault key {vault.current_key_id}")
     return 0
 
 

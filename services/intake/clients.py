@@ -151,16 +151,11 @@ async def publishing_clients(conn: Conn) -> list[Client]:
 
 async def ensure_dev_client(conn: Conn, token: str | None) -> None:
     """The development client `dev` (every channel, the whole country, any Kafka source) with the
-    key from the settings; with no key configured, the client and its key are revoked (a revoked
+    key from the settings; with no key configured, the client and all its keys are revoked (a revoked
     client also stops matching Kafka sources)."""
     async with conn.transaction():
         if not token:
-            await conn.execute(
-                "UPDATE clients SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL", DEV_CLIENT
-            )
-            await conn.execute(
-                "UPDATE api_keys SET revoked_at = now() WHERE key_id = $1 AND revoked_at IS NULL", DEV_KEY_ID
-            )
+            await revoke_client(conn, DEV_CLIENT)
             return
         key = key_from_token(token)
         if key.key_id != DEV_KEY_ID:

@@ -170,11 +170,9 @@ class SubmissionInvalid(ValueError):
         self.errors: list[FieldError] = list(errors)
         super().__init__("; ".join(f"{error.field or '(body)'}: {error.message_en}" for error in self.errors))
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"errors": [error.to_dict() for error in self.errors]}
 
-
-def field_error(field: str, code: str, **context: Any) -> FieldError:
+def field_error(field: str, code: str, /, **context: Any) -> FieldError:
+    """Error `code` (a key of `MESSAGES`) on `field`, its texts filled in from `context`."""
     english, chinese = MESSAGES[code]
     return FieldError(field, code, english.format(**context), chinese.format(**context))
 
@@ -197,15 +195,9 @@ def field_errors_from_pydantic(
             location = location[len(strip_prefix) :]
         if len(location) > 1 and location[0] == "petitioner" and location[1] in _UNION_TAGS:
             del location[1]
-        code = str(item.get("type", "value_error"))
-        context = dict(item.get("ctx") or {})
-        english = str(item.get("msg", "Invalid value."))
-        chinese = _FALLBACK_ZH
-        if code in MESSAGES:
-            try:
-                english_template, chinese_template = MESSAGES[code]
-                english, chinese = english_template.format(**context), chinese_template.format(**context)
-            except (KeyError, IndexError, ValueError):
-                pass
-        result.append(FieldError(".".join(location), code, english, chinese))
+        field, code = ".".join(location), str(item.get("type", "value_error"))
+        try:
+            result.append(field_error(field, code, **(item.get("ctx") or {})))
+        except (KeyError, IndexError, ValueError):  # not one of our codes, or its text needs what ctx lacks
+            result.append(FieldError(field, code, str(item.get("msg", "Invalid value.")), _FALLBACK_ZH))
     return result

@@ -18,6 +18,7 @@ identity number with a wrong check digit is still someone's identity number.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import date
 from typing import Literal
@@ -174,3 +175,8 @@ def find_identifiers(text: str) -> list[Found]:
 
 def _to_ascii(text: str) -> str:
     return text.translate(_FULL_WIDTH)
+
+
+def fold(text: str) -> str:
+    """Text as names and addresses are compared: NFKC-normalised, case-folded, without whitespace."""
+    return "".join(unicodedata.normalize("NFKC", text).casefold().split())

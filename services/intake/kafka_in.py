@@ -51,10 +51,11 @@ def read_submitted(value: bytes | None, clients: list[Client]) -> Submitted | Re
     try:
         envelope = json.loads(value or b"")
     except (UnicodeDecodeError, json.JSONDecodeError):
+        envelope = None
+    if not isinstance(envelope, dict):
         return Refused("envelope", (field_error("", "envelope_invalid"),))
     event_id, source = _text(envelope, "id"), _text(envelope, "source")
-    data = envelope.get("data") if isinstance(envelope, dict) else None
-    kind = envelope.get("type", SUBMITTED_TYPE) if isinstance(envelope, dict) else None
+    data, kind = envelope.get("data"), envelope.get("type", SUBMITTED_TYPE)
     if event_id is None or source is None or not isinstance(data, dict) or kind != SUBMITTED_TYPE:
         return Refused("envelope", (field_error("", "envelope_invalid"),), event_id, source)
     client = client_for_source(clients, source)
@@ -70,8 +71,8 @@ def read_submitted(value: bytes | None, clients: list[Client]) -> Submitted | Re
     return Submitted(event_id, source, client, submission)
 
 
-def _text(envelope: Any, name: str) -> str | None:
-    value = envelope.get(name) if isinstance(envelope, dict) else None
+def _text(envelope: dict[str, Any], name: str) -> str | None:
+    value = envelope.get(name)
     return value if isinstance(value, str) and 0 < len(value) <= MAX_ID else None
 
 

@@ -15,7 +15,6 @@ pseudonym and the summary. Nothing else from the petitioner, location address or
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
 
 from services.common.schemas import Assignment, History, Location, ReceivedCase
 from services.intake.errors import SubmissionInvalid, field_error
@@ -38,14 +37,7 @@ def matter_key_of(submission: Submission, petitioner_key: str) -> str:
     return matter_key(petitioner_key, submission.category, submission.location.region, submission.target_unit)
 
 
-def to_received_case(
-    submission: Submission,
-    *,
-    case_id: str,
-    petitioner_key: str,
-    history: History,
-    received_at: datetime,
-) -> ReceivedCase:
+def to_received_case(submission: Submission, *, case_id: str, petitioner_key: str, history: History) -> ReceivedCase:
     # Validation already refused this; checked again because this is the last door out of intake.
     if find_identifiers(submission.summary):
         raise SubmissionInvalid(
@@ -57,7 +49,7 @@ def to_received_case(
         assignment = Assignment(from_unit=handover.from_unit, due_days=handover.due_days)
     return ReceivedCase(
         case_id=case_id,
-        received_at=received_at,
+        received_at=submission.received_at,
         channel=submission.channel,
         received_by=submission.received_by,
         category=submission.category,

@@ -17,7 +17,6 @@ from services.intake.errors import MESSAGES, FieldError
 from services.intake.submission import Submission
 
 Via = Literal["http", "http_batch", "kafka"]
-SubmissionOutcome = Literal["accepted", "already_accepted", "invalid", "forbidden", "conflict"]
 OTHER = "other"
 # Fields that are not part of a submission body but are named in errors.
 _EXTRA_FIELDS = frozenset(

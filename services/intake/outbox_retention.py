@@ -93,7 +93,7 @@ async def purge_batch(pool: asyncpg.Pool, retention: Retention) -> int:
 
 
 async def drain(batch: Callable[[], Awaitable[int]], size: int) -> int:
-    """Run `batch()` until one deletes fewer than `size` rows (nothing left, or the rest is claimed by
+    """Run `batch()` until one handles fewer than `size` rows (nothing left, or the rest is claimed by
     another process); returns the total."""
     total = 0
     while True:

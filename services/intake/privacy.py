@@ -33,14 +33,13 @@ import hmac
 import os
 import re
 import secrets
-import unicodedata
 from collections.abc import Mapping, Sequence
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import BaseModel, ConfigDict
 
-from services.intake.identity import find_identifiers, normalise_phone
+from services.intake.identity import find_identifiers, fold, normalise_phone
 from services.intake.submission import Anonymous, Organisation, Person, Petitioner, Submission
 
 PSEUDONYM_PREFIX = "p1_"
@@ -72,19 +71,15 @@ def _pseudonym_source(petitioner: Person | Organisation | Anonymous) -> tuple[st
         if petitioner.id_number:
             return ("id", petitioner.id_number.upper())
         if petitioner.phone:
-            return ("phone+name", normalise_phone(petitioner.phone), _fold(petitioner.name))
+            return ("phone+name", normalise_phone(petitioner.phone), fold(petitioner.name))
         if petitioner.address:
-            return ("name+address", _fold(petitioner.name), _fold(petitioner.address))
+            return ("name+address", fold(petitioner.name), fold(petitioner.address))
         return None
     if isinstance(petitioner, Organisation):
         if petitioner.credit_code:
             return ("credit_code", petitioner.credit_code.upper())
-        return ("organisation_name", _fold(petitioner.organisation_name))
+        return ("organisation_name", fold(petitioner.organisation_name))
     return None
-
-
-def _fold(text: str) -> str:
-    return "".join(unicodedata.normalize("NFKC", text).casefold().split())
 
 
 _MASKS = {"id_number": "[id_number]", "phone": "[phone]", "email": "[email]"}

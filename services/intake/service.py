@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -18,7 +17,7 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import REGISTRY
 
-from services.common.db import Conn, create_pool, migrate
+from services.common.db import Conn
 from services.common.kafka import make_broker, publish, raw_body
 from services.common.runtime import mount_operational_routes, records_of, running
 from services.common.settings import Settings
@@ -34,11 +33,11 @@ from services.intake.outbox import broker_publisher, run_relay, watch_backlog
 from services.intake.outbox_retention import Retention, run_purge
 from services.intake.outcomes import apply_lifecycle, apply_routed
 from services.intake.privacy import Vault
+from services.intake.store import open_store
 
 log = logging.getLogger("xf.intake")
 CONSUMER = "intake"
 OUTCOMES_CONSUMER = "intake-outcomes"
-MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 class IntakeService:
@@ -55,27 +54,20 @@ class IntakeService:
             settings, CONSUMER, middlewares=[KafkaPrometheusMiddleware(registry=REGISTRY, app_name="xf_intake")]
         )
         # At least once: offsets are committed after the batch's transaction (and dead letters).
-        self.broker.subscriber(
-            CASE_SUBMITTED.name,
-            group_id=CONSUMER,
-            batch=True,
-            max_records=500,
-            batch_timeout_ms=20,
-            auto_offset_reset="earliest",
-            ack_policy=AckPolicy.NACK_ON_ERROR,
-            decoder=raw_body,
-        )(self.on_submitted)
-        self.broker.subscriber(
-            CASE_ROUTED.name,
-            CASE_LIFECYCLE.name,
-            group_id=OUTCOMES_CONSUMER,
-            batch=True,
-            max_records=500,
-            batch_timeout_ms=20,
-            auto_offset_reset="earliest",
-            ack_policy=AckPolicy.NACK_ON_ERROR,
-            decoder=raw_body,
-        )(self.on_outcomes)
+        for topics, group_id, handler in (
+            ((CASE_SUBMITTED.name,), CONSUMER, self.on_submitted),
+            ((CASE_ROUTED.name, CASE_LIFECYCLE.name), OUTCOMES_CONSUMER, self.on_outcomes),
+        ):
+            self.broker.subscriber(
+                *topics,
+                group_id=group_id,
+                batch=True,
+                max_records=500,
+                batch_timeout_ms=20,
+                auto_offset_reset="earliest",
+                ack_policy=AckPolicy.NACK_ON_ERROR,
+                decoder=raw_body,
+            )(handler)
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -84,8 +76,7 @@ class IntakeService:
         return self._pool
 
     async def start(self) -> None:
-        self._pool = await create_pool(self.settings.dsn, "intake")
-        await migrate(self._pool, "intake", MIGRATIONS)
+        self._pool = await open_store(self.settings.dsn)
         async with self._pool.acquire() as conn:
             await clients.ensure_dev_client(conn, self.settings.intake_dev_api_key or None)
         if self.settings.intake_dev_api_key:

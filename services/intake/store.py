@@ -12,14 +12,28 @@ import json
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 
-from services.common.db import Conn
+from services.common.db import Conn, create_pool, migrate
 from services.common.schemas import History
 from services.intake.auth import UnitFilter
 from services.intake.privacy import Vault
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+async def open_store(dsn: str, *, schema: str = "intake", min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    """A pool on intake's tables in `schema`, migrated to the latest version."""
+    pool = await create_pool(dsn, schema, min_size=min_size, max_size=max_size)
+    try:
+        await migrate(pool, "intake", MIGRATIONS)
+    except BaseException:
+        await pool.close()
+        raise
+    return pool
 
 
 @dataclass(frozen=True)

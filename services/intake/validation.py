@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-import unicodedata
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -29,7 +28,7 @@ from services.common.regions import RegionTree
 from services.common.schemas import CHANNELS
 from services.intake.checks import CATEGORIES, CONTEXT_KEY, ValidationContext
 from services.intake.errors import FieldError, SubmissionInvalid, field_error, field_errors_from_pydantic
-from services.intake.identity import IdentifierInvalid, normalise_phone
+from services.intake.identity import IdentifierInvalid, fold, normalise_phone
 from services.intake.submission import Submission
 
 __all__ = [
@@ -135,7 +134,7 @@ def _channel_error(field: str, code: str, channel: str) -> FieldError:
 
 
 def _petitioner_data_in(summary: str, petitioner: Mapping[str, Any]) -> tuple[str, str] | None:
-    text = _fold(summary)
+    text = fold(summary)
     joined = _BETWEEN_DIGITS.sub("", text)
     for field in _PERSONAL_FIELDS:
         value = petitioner.get(field)
@@ -146,7 +145,7 @@ def _petitioner_data_in(summary: str, petitioner: Mapping[str, Any]) -> tuple[st
                 value = normalise_phone(value)
             if value in joined:
                 return ("the petitioner's phone number", "信访人的电话号码")
-        elif _fold(value) in (joined if field == "id_number" else text):
+        elif fold(value) in (joined if field == "id_number" else text):
             return ("the petitioner's " + field.replace("_", " "), "信访人的" + _FIELD_ZH[field])
     return None
 
@@ -158,7 +157,3 @@ _FIELD_ZH = {
     "email": "电子邮件地址",
     "id_number": "身份证号码",
 }
-
-
-def _fold(text: str) -> str:
-    return "".join(unicodedata.normalize("NFKC", text).casefold().split())

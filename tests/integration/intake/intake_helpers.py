@@ -1,4 +1,5 @@
-"""Shared by intake's real-stack tests: fresh synthetic petitioners, API calls, reading topics.
+"""Shared by intake's real-stack tests: fresh synthetic petitioners, API calls, intake's store (and
+scratch copies of it), publishing and reading topics, the `xf intake` command.
 
 Every petitioner is new per call (random identity number, name and phone), so that the tests can run
 again on the same stack directory without finding their own earlier cases as same-matter history.
@@ -7,11 +8,15 @@ Identity numbers are computed, never real ones.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import random
+import subprocess
+import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import date, timedelta
 from typing import Any, TypeVar
 
@@ -19,10 +24,13 @@ import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from services.common.settings import Settings
+from services.common.envelope import Envelope, wrap
+from services.common.schemas import Location
+from services.common.settings import PROJECT_ROOT, Settings
 from services.intake import clients
 from services.intake.auth import Client
 from services.intake.identity import id_number_check_char
+from services.intake.store import open_store
 
 T = TypeVar("T")
 _rng = random.Random()
@@ -85,18 +93,60 @@ def http(settings: Settings) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=f"http://{settings.host}:{settings.intake_port}", timeout=30)
 
 
-async def connect(settings: Settings) -> asyncpg.Connection:
+@contextlib.asynccontextmanager
+async def connected(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
+    """A connection to intake's own store, closed after the block."""
     conn: asyncpg.Connection = await asyncpg.connect(settings.dsn, server_settings={"search_path": "intake"})
-    return conn
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+@contextlib.asynccontextmanager
+async def scratch_store(settings: Settings, prefix: str, *, max_size: int) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on a schema of its own with intake's tables, dropped after the block: for the tests that
+    control every row (and run beside the service's own store)."""
+    schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    pool = await open_store(settings.dsn, schema=schema, max_size=max_size)
+    try:
+        yield pool
+    finally:
+        await pool.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        await pool.close()
+
+
+def stand_in_events(count: int, keys: Sequence[str] | None = None) -> list[Envelope[Location]]:
+    """Small events for the outbox, one per case id: `keys`, or `count` new ones."""
+    keys = keys or [f"XFTEST-{uuid.uuid4().hex[:12]}" for _ in range(count)]
+    return [wrap(Location(region="150627"), type="test.event", source="test", case_id=key) for key in keys]
 
 
 async def add_client(settings: Settings, client: Client) -> str:
     """Register a client straight in intake's store (as `xf intake client add` does); returns its key."""
-    conn = await connect(settings)
-    try:
+    async with connected(settings) as conn:
         return (await clients.create_client(conn, client, note="integration test")).token
-    finally:
-        await conn.close()
+
+
+async def case_for_event(settings: Settings, client: str, event_id: str) -> str | None:
+    """The case a `case.submitted` event of `client` became, if it did yet (its id is the idempotency key)."""
+    async with connected(settings) as conn:
+        case_id: str | None = await conn.fetchval(
+            "SELECT case_id FROM cases WHERE idempotency_key = $1", f"{client}:{event_id}"
+        )
+    return case_id
+
+
+def xf_intake(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`xf intake ARGS` in a process of its own, with `env` on top of this process's environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli", "intake", *args],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def unique_name(prefix: str) -> str:
@@ -142,14 +192,21 @@ async def read_events(
         await consumer.stop()
 
 
-async def publish_submitted(settings: Settings, events: list[dict[str, Any]]) -> None:
+async def publish_raw(settings: Settings, topic: str, messages: Sequence[tuple[bytes, bytes]]) -> None:
+    """The (key, value) messages on `topic`, one after the other."""
     producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, enable_idempotence=True)
     await producer.start()
     try:
-        for event in events:
-            await producer.send_and_wait("case.submitted", json.dumps(event).encode(), key=event["id"].encode())
+        for key, value in messages:
+            await producer.send_and_wait(topic, value, key=key)
     finally:
         await producer.stop()
+
+
+async def publish_submitted(settings: Settings, events: list[dict[str, Any]]) -> None:
+    await publish_raw(
+        settings, "case.submitted", [(event["id"].encode(), json.dumps(event).encode()) for event in events]
+    )
 
 
 def submitted_event(

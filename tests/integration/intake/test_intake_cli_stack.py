@@ -5,25 +5,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
-import subprocess
-import sys
 
-from intake_helpers import case_body, connect, headers, http, unique_name
+from intake_helpers import case_body, connected, headers, http, unique_name
+from intake_helpers import xf_intake as xf
 
-from services.common.settings import PROJECT_ROOT, Settings
+from services.common.settings import Settings
 from services.intake.privacy import Vault, key_id_of, open_personal
-
-
-def xf(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "services.cli", "intake", *args],
-        cwd=PROJECT_ROOT,
-        env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 async def test_an_operator_adds_lists_rotates_and_revokes_clients(intake_stack: Settings) -> None:
@@ -77,13 +64,10 @@ async def test_vault_rotation_re_encrypts_every_case_under_the_new_key(intake_st
         rotated = xf("vault-rotate", "--batch", "200", env={"XF_VAULT_KEYS": keys})
         assert rotated.returncode == 0, rotated.stderr
         vault = Vault.from_spec(keys)
-        conn = await connect(settings)
-        try:
+        async with connected(settings) as conn:
             stale = await conn.fetchval(
                 "SELECT count(*) FROM cases WHERE split_part(personal, ':', 2) <> $1", vault.current_key_id
             )
             token = await conn.fetchval("SELECT personal FROM cases WHERE case_id = $1", case_id)
-        finally:
-            await conn.close()
         assert stale == 0 and key_id_of(token) == vault.current_key_id
         assert open_personal(vault, token, case_id=case_id).petitioner.kind == "person"

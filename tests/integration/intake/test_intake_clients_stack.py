@@ -3,32 +3,24 @@ switched on and off, and the rules an operator runs into."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
+from intake_helpers import scratch_store
 
-from services.common.db import create_pool, migrate
 from services.common.schemas import CHANNELS
 from services.common.settings import Settings
 from services.intake import clients
 from services.intake.auth import Client, ClientSpecInvalid
-from services.intake.service import MIGRATIONS
 
 DEV_KEY = "xfk_dev_a-development-key-for-tests"
 
 
 @pytest.fixture
 async def scratch(intake_stack: Settings) -> AsyncIterator[asyncpg.Pool]:
-    schema = f"clients_{uuid.uuid4().hex[:10]}"
-    pool = await create_pool(intake_stack.dsn, schema, max_size=2)
-    try:
-        await migrate(pool, "intake", MIGRATIONS)
+    async with scratch_store(intake_stack, "clients", max_size=2) as pool:
         yield pool
-    finally:
-        await pool.execute(f'DROP SCHEMA "{schema}" CASCADE')
-        await pool.close()
 
 
 async def test_the_development_client_comes_and_goes_with_its_setting(scratch: asyncpg.Pool) -> None:

@@ -12,7 +12,7 @@ from intake_helpers import (
     PLANTED,
     add_client,
     case_body,
-    connect,
+    connected,
     fresh_person,
     headers,
     http,
@@ -29,19 +29,13 @@ from services.intake.identity import credit_code_check_char, id_number_check_cha
 
 
 async def counts(settings: Settings) -> tuple[int, int]:
-    conn = await connect(settings)
-    try:
+    async with connected(settings) as conn:
         return await conn.fetchval("SELECT count(*) FROM cases"), await conn.fetchval("SELECT count(*) FROM outbox")
-    finally:
-        await conn.close()
 
 
 async def stored_under(settings: Settings, client: str, key: str) -> int:
-    conn = await connect(settings)
-    try:
+    async with connected(settings) as conn:
         return int(await conn.fetchval("SELECT count(*) FROM cases WHERE idempotency_key = $1", f"{client}:{key}"))
-    finally:
-        await conn.close()
 
 
 async def test_every_channel_is_accepted_stored_and_announced(intake_stack: Settings) -> None:
@@ -57,14 +51,11 @@ async def test_every_channel_is_accepted_stored_and_announced(intake_stack: Sett
             accepted[answer.json()["case_id"]] = channel
     assert all(case_id.startswith("XF150627-20260506-") for case_id in accepted)
 
-    conn = await connect(settings)
-    try:
+    async with connected(settings) as conn:
         rows = await conn.fetch(
             "SELECT case_id, channel, personal, client FROM cases WHERE case_id = ANY($1)", list(accepted)
         )
         queued = await conn.fetchval("SELECT count(*) FROM outbox WHERE key = ANY($1)", list(accepted))
-    finally:
-        await conn.close()
     assert {row["case_id"]: row["channel"] for row in rows} == accepted
     assert all(row["personal"].startswith("xv1:") and row["client"] == "dev" for row in rows)
     assert queued == len(CHANNELS)
@@ -285,22 +276,16 @@ async def test_api_keys_authenticate_and_scopes_limit_what_a_client_submits(inta
     assert town_visit.status_code == 201, town_visit.text
 
     # Rotation: a second key works alongside the first; revoking the first leaves the second.
-    conn = await connect(settings)
-    try:
+    async with connected(settings) as conn:
         second = (await clients.issue_key(conn, desk_name)).token
         assert await clients.revoke_key(conn, desk.split("_")[1])
-    finally:
-        await conn.close()
     async with http(settings) as client:
         old = await client.post("/v1/cases", json=case_body("letter"), headers=headers(desk))
         new = await client.post("/v1/cases", json=case_body("letter"), headers=headers(second))
     assert old.status_code == 401 and new.status_code == 201
 
-    conn = await connect(settings)
-    try:
+    async with connected(settings) as conn:
         assert await clients.revoke_client(conn, desk_name)
-    finally:
-        await conn.close()
     async with http(settings) as client:
         revoked = await client.post("/v1/cases", json=case_body("letter"), headers=headers(second))
     assert revoked.status_code == 401

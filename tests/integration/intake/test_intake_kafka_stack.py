@@ -7,14 +7,15 @@ import json
 import uuid
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
 from intake_helpers import (
     PLANTED,
     add_client,
     case_body,
-    connect,
+    case_for_event,
+    connected,
     headers,
     http,
+    publish_raw,
     publish_submitted,
     read_events,
     submitted_event,
@@ -24,17 +25,6 @@ from polling import eventually
 
 from services.common.settings import Settings
 from services.intake.auth import Client
-
-
-async def case_for_event(settings: Settings, client: str, event_id: str) -> str | None:
-    conn = await connect(settings)
-    try:
-        case_id: str | None = await conn.fetchval(
-            "SELECT case_id FROM cases WHERE idempotency_key = $1", f"{client}:{event_id}"
-        )
-        return case_id
-    finally:
-        await conn.close()
 
 
 async def dead_letters(settings: Settings, event_ids: set[str]) -> dict[str, dict[str, Any]]:
@@ -71,12 +61,7 @@ async def test_published_cases_are_accepted_once_and_refusals_are_dead_lettered(
     await publish_submitted(settings, [good, repeat, invalid, forbidden, allowed, wrong_type])
     await publish_submitted(settings, [changed])
 
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers)
-    await producer.start()
-    try:
-        await producer.send_and_wait("case.submitted", b"\xff not json", key=b"garbage")
-    finally:
-        await producer.stop()
+    await publish_raw(settings, "case.submitted", [(b"garbage", b"\xff not json")])
 
     accepted = await eventually(lambda: case_for_event(settings, "dev", good["id"]), what="the published case")
     assert await eventually(lambda: case_for_event(settings, restricted, allowed["id"]), what="the allowed case")
@@ -91,15 +76,12 @@ async def test_published_cases_are_accepted_once_and_refusals_are_dead_lettered(
         assert letter["data"]["topic"] == "case.submitted" and letter["data"]["offset"] is not None
         assert not any(value in json.dumps(letter, ensure_ascii=False) for value in PLANTED)
 
-    conn = await connect(settings)
-    try:
+    async with connected(settings) as conn:
         copies = await conn.fetchval("SELECT count(*) FROM cases WHERE idempotency_key = $1", f"dev:{good['id']}")
         refused = await conn.fetchval(
             "SELECT count(*) FROM cases WHERE idempotency_key = ANY($1)",
             [f"dev:{invalid['id']}", f"{restricted}:{forbidden['id']}", f"dev:{wrong_type['id']}"],
         )
-    finally:
-        await conn.close()
     assert copies == 1 and refused == 0
 
 

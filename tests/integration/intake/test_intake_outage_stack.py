@@ -7,7 +7,7 @@ import asyncio
 import re
 from collections import Counter
 
-from intake_helpers import case_body, connect, headers, http, new_key, read_events
+from intake_helpers import case_body, connected, headers, http, new_key, read_events
 from polling import eventually
 
 from services import stack
@@ -32,13 +32,10 @@ async def backlog_seen(settings: Settings) -> float | None:
 
 
 async def pending(settings: Settings, case_ids: list[str]) -> int:
-    conn = await connect(settings)
-    try:
+    async with connected(settings) as conn:
         return int(
             await conn.fetchval("SELECT count(*) FROM outbox WHERE key = ANY($1) AND published_at IS NULL", case_ids)
         )
-    finally:
-        await conn.close()
 
 
 async def test_kafka_outage_loses_nothing_and_duplicates_nothing(intake_stack: Settings) -> None:

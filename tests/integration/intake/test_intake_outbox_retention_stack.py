@@ -11,10 +11,8 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import re
 import subprocess
-import sys
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -22,18 +20,15 @@ from datetime import datetime
 
 import asyncpg
 import pytest
-from intake_helpers import case_body, connect, headers, http, new_key
+from intake_helpers import case_body, connected, headers, http, new_key, scratch_store, stand_in_events, xf_intake
 from polling import eventually
 from prometheus_client import REGISTRY
 
-from services.common.db import Conn, create_pool, migrate
-from services.common.envelope import wrap
-from services.common.schemas import Location
-from services.common.settings import PROJECT_ROOT, Settings
+from services.common.db import Conn
+from services.common.settings import Settings
 from services.intake import store
 from services.intake.outbox import enqueue_many, relay_once
 from services.intake.outbox_retention import Retention, outbox_status, purge, purge_batch, run_purge
-from services.intake.service import MIGRATIONS
 
 DAY = 86400.0
 WEEK = Retention(seconds=7 * DAY, interval=300.0, batch=1000)
@@ -41,14 +36,8 @@ WEEK = Retention(seconds=7 * DAY, interval=300.0, batch=1000)
 
 @pytest.fixture
 async def scratch(intake_stack: Settings) -> AsyncIterator[asyncpg.Pool]:
-    schema = f"retention_{uuid.uuid4().hex[:10]}"
-    pool = await create_pool(intake_stack.dsn, schema, max_size=8)
-    try:
-        await migrate(pool, "intake", MIGRATIONS)
+    async with scratch_store(intake_stack, "retention", max_size=8) as pool:
         yield pool
-    finally:
-        await pool.execute(f'DROP SCHEMA "{schema}" CASCADE')
-        await pool.close()
 
 
 async def add_events(
@@ -62,8 +51,7 @@ async def add_events(
 ) -> list[str]:
     """`count` outbox rows written `written_days_ago`, published `published_days_ago` (None: pending);
     returns their event ids."""
-    keys = keys or [f"XFTEST-{uuid.uuid4().hex[:12]}" for _ in range(count)]
-    envelopes = [wrap(Location(region="150627"), type="test.event", source="test", case_id=key) for key in keys]
+    envelopes = stand_in_events(count, keys)
     async with pool.acquire() as conn, conn.transaction():
         await enqueue_many(conn, topic, envelopes)
         await conn.execute(
@@ -231,14 +219,7 @@ async def _logged(caplog: pytest.LogCaptureFixture, text: str) -> bool:
 
 
 def xf_outbox(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "services.cli", "intake", "outbox", *args],
-        cwd=PROJECT_ROOT,
-        env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return xf_intake("outbox", *args, env=env)
 
 
 async def test_xf_intake_outbox_shows_the_status_and_purges_keeping_the_case_status(intake_stack: Settings) -> None:
@@ -258,16 +239,13 @@ async def test_xf_intake_outbox_shows_the_status_and_purges_keeping_the_case_sta
 
     # Published 100 hours ago: inside the service's retention (7 days), so only the command purges it,
     # run with a retention of 99 hours.
-    conn = await connect(settings)
-    try:
+    async with connected(settings) as conn:
         published_at = await conn.fetchval(
             """UPDATE outbox SET published_at = date_trunc('second', now()) - interval '100 hours'
                WHERE key = $1 AND topic = 'case.received' RETURNING published_at""",
             case_id,
         )
         assert published_at is not None
-    finally:
-        await conn.close()
 
     shown = xf_outbox()
     assert shown.returncode == 0, shown.stderr
@@ -285,11 +263,8 @@ async def test_xf_intake_outbox_shows_the_status_and_purges_keeping_the_case_sta
     after = json.loads(purged.stdout)
     assert after["purged"] >= 1 and after["past_retention"] == 0 and after["retention_seconds"] == 99 * 3600
 
-    conn = await connect(settings)
-    try:
+    async with connected(settings) as conn:
         assert await conn.fetchval("SELECT count(*) FROM outbox WHERE key = $1", case_id) == 0
-    finally:
-        await conn.close()
     async with http(settings) as client:
         view = await client.get(f"/v1/cases/{case_id}", headers=headers(settings.intake_dev_api_key))
     assert view.status_code == 200

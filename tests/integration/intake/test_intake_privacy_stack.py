@@ -13,7 +13,7 @@ from typing import Any
 from intake_helpers import (
     PLANTED,
     case_body,
-    connect,
+    case_for_event,
     fresh_person,
     headers,
     http,
@@ -101,17 +101,7 @@ async def plant(settings: Settings) -> tuple[set[str], set[str]]:
     clash = {**good, "data": {**good["data"], "people_count": 3}}
     await publish_submitted(settings, [good, refused, clash])
 
-    async def kafka_case() -> str | None:
-        conn = await connect(settings)
-        try:
-            case_id: str | None = await conn.fetchval(
-                "SELECT case_id FROM cases WHERE idempotency_key = $1", f"dev:{good['id']}"
-            )
-            return case_id
-        finally:
-            await conn.close()
-
-    accepted.add(await eventually(kafka_case, what="the Kafka case"))
+    accepted.add(await eventually(lambda: case_for_event(settings, "dev", good["id"]), what="the Kafka case"))
     return accepted, {refused["id"], clash["id"]}
 
 

@@ -9,8 +9,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
-from intake_helpers import add_client, case_body, fresh_person, headers, http, unique_name
+from intake_helpers import add_client, case_body, fresh_person, headers, http, publish_raw, unique_name
 from polling import eventually
 
 from services.common.regions import official_regions
@@ -56,12 +55,7 @@ async def listing(settings: Settings, unit: str, key: str | None = None, **param
 
 
 async def publish(settings: Settings, topic: str, case_id: str, event: dict[str, Any]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers)
-    await producer.start()
-    try:
-        await producer.send_and_wait(topic, json.dumps(event).encode(), key=case_id.encode())
-    finally:
-        await producer.stop()
+    await publish_raw(settings, topic, [(case_id.encode(), json.dumps(event).encode())])
 
 
 def routed(case_id: str, disposition: str, unit: str | None, co_units: list[str] | None = None) -> dict[str, Any]:

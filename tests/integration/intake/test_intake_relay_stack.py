@@ -6,38 +6,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
+from intake_helpers import scratch_store, stand_in_events
 
-from services.common.db import create_pool, migrate
-from services.common.envelope import wrap
-from services.common.schemas import Location
 from services.common.settings import Settings
 from services.intake.outbox import Publish, RelayFailed, enqueue_many, relay_once, run_relay, wake_relays
-from services.intake.service import MIGRATIONS
 
 
 @pytest.fixture
 async def scratch(intake_stack: Settings) -> AsyncIterator[asyncpg.Pool]:
-    schema = f"relay_{uuid.uuid4().hex[:10]}"
-    pool = await create_pool(intake_stack.dsn, schema, max_size=6)
-    try:
-        await migrate(pool, "intake", MIGRATIONS)
+    async with scratch_store(intake_stack, "relay", max_size=6) as pool:
         yield pool
-    finally:
-        await pool.execute(f'DROP SCHEMA "{schema}" CASCADE')
-        await pool.close()
 
 
 async def fill(pool: asyncpg.Pool, count: int) -> list[str]:
-    envelopes = [
-        wrap(Location(region="150627"), type="test.event", source="test", case_id=f"XFTEST-{uuid.uuid4().hex[:8]}")
-        for _ in range(count)
-    ]
+    envelopes = stand_in_events(count)
     async with pool.acquire() as conn:
         async with conn.transaction():
             await enqueue_many(conn, "case.received", envelopes)

@@ -7,7 +7,7 @@ from typing import Any
 
 from intake_helpers import (
     case_body,
-    connect,
+    case_for_event,
     fresh_person,
     headers,
     http,
@@ -43,17 +43,6 @@ def twin(variant: dict[str, Any]) -> dict[str, Any]:
     return case_body(channel, **fields)
 
 
-async def case_of_event(settings: Settings, event_id: str) -> str | None:
-    conn = await connect(settings)
-    try:
-        case_id: str | None = await conn.fetchval(
-            "SELECT case_id FROM cases WHERE idempotency_key = $1", f"dev:{event_id}"
-        )
-        return case_id
-    finally:
-        await conn.close()
-
-
 def without(data: dict[str, Any], *names: str) -> dict[str, Any]:
     return {key: value for key, value in data.items() if key not in names}
 
@@ -71,7 +60,7 @@ async def test_kafka_and_http_cases_reach_the_router_identically(running_stack: 
             )
             assert answer.status_code == 201, answer.text
             kafka_case = await eventually(
-                lambda event=event: case_of_event(settings, event["id"]), what="the Kafka case"
+                lambda event=event: case_for_event(settings, "dev", event["id"]), what="the Kafka case"
             )
             pairs.append((kafka_case, answer.json()["case_id"]))
     wanted = {case_id for pair in pairs for case_id in pair}

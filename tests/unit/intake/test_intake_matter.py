@@ -14,7 +14,6 @@ from services.intake.submission import Submission
 from services.intake.validation import validate_submission
 
 KEY = b"test-pseudonym-key-0123456789abcdef"
-RECEIVED_AT = datetime.fromisoformat("2026-05-06T09:30:00+08:00")
 
 
 def test_matter_key_is_stable_and_county_level() -> None:
@@ -79,9 +78,7 @@ def test_received_case_carries_no_personal_data(petitioner: dict[str, str], now:
     )
     key = petitioner_key(KEY, accepted.petitioner)
     history = History(prior_cases=2, open_case_id=None, concluded=False)
-    received = to_received_case(
-        accepted, case_id="XF150627-20260506-000001", petitioner_key=key, history=history, received_at=RECEIVED_AT
-    )
+    received = to_received_case(accepted, case_id="XF150627-20260506-000001", petitioner_key=key, history=history)
     assert isinstance(received, ReceivedCase)
     text = received.model_dump_json()
     for value in _personal_values():
@@ -105,9 +102,7 @@ def test_received_case_carries_no_personal_data(petitioner: dict[str, str], now:
 
 def test_referral_keeps_its_referrer_in_intake(now: datetime) -> None:
     accepted = validate_submission(submission(channel="referral", assignment={"from_unit": "150600:petition"}), now=now)
-    received = to_received_case(
-        accepted, case_id="c1", petitioner_key="p1_" + "0" * 64, history=History(), received_at=RECEIVED_AT
-    )
+    received = to_received_case(accepted, case_id="c1", petitioner_key="p1_" + "0" * 64, history=History())
     assert received.channel == "referral" and received.assignment is None
 
 
@@ -115,6 +110,4 @@ def test_summary_with_personal_data_never_leaves(now: datetime) -> None:
     accepted = validate_submission(submission(), now=now)
     smuggled = Submission.model_construct(**{**dict(accepted), "summary": f"电话{PHONE}"})
     with pytest.raises(SubmissionInvalid):
-        to_received_case(
-            smuggled, case_id="c1", petitioner_key="p1_" + "0" * 64, history=History(), received_at=RECEIVED_AT
-        )
+        to_received_case(smuggled, case_id="c1", petitioner_key="p1_" + "0" * 64, history=History())
