@@ -159,10 +159,6 @@ def parse_lifecycle(data: object) -> LifecycleEvent:
     return LIFECYCLE_ADAPTER.validate_python(data)
 
 
-def parse_lifecycle_json(raw: bytes | str) -> LifecycleEvent:
-    return LIFECYCLE_ADAPTER.validate_json(raw)
-
-
 class LifecycleBody(RootModel[LifecycleEvent]):
     """A lifecycle event as an envelope body: `Envelope[LifecycleBody]`, the event in `.root`."""
 

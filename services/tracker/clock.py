@@ -155,6 +155,13 @@ class Clock:
         return self.stage in WINDOW_STAGES
 
     @property
+    def breach_window(self) -> timedelta:
+        """The time between two escalation levels (the policy counts it in the stage's unit)."""
+        sp = self.settings
+        window = sp.escalation.breach_window
+        return timedelta(hours=window) if sp.unit == "hours" else timedelta(days=window)
+
+    @property
     def extension_days(self) -> int:
         return sum(e.days for e in self.extensions)
 
@@ -296,10 +303,4 @@ class Clock:
         due_at = self.due(until).due_at
         if until <= due_at:
             return 0
-        sp = self.settings
-        window = (
-            timedelta(hours=sp.escalation.breach_window)
-            if sp.unit == "hours"
-            else timedelta(days=sp.escalation.breach_window)
-        )
-        return min(sp.escalation.levels, 1 + (until - due_at) // window)
+        return min(self.settings.escalation.levels, 1 + (until - due_at) // self.breach_window)

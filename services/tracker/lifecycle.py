@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Literal
+from typing import Literal, get_args
 
 from services.common.lifecycle import (
     Extended,
@@ -40,7 +40,7 @@ from services.common.lifecycle import (
 from services.common.schemas import Channel, Disposition, ReceivedCase, RoutedCase
 from services.tracker.policy import DeadlinePolicies, DeadlinePolicy, PolicyError, Stage
 
-CaseStage = Literal[
+MainStage = Literal[  # the main line, in order
     "received",
     "routed",
     "delivered",
@@ -51,6 +51,9 @@ CaseStage = Literal[
     "rereview_requested",
     "rereviewed",
     "concluded",
+]
+CaseStage = Literal[
+    MainStage,
     "rejected",
     "withdrawn",
     "merged",
@@ -71,19 +74,8 @@ RefusalKind = Literal[
     "unknown_policy",
 ]
 
-# The main line, in order; a state's rank tells "not yet" (premature) from "no longer" (illegal).
-MAIN_LINE: tuple[CaseStage, ...] = (
-    "received",
-    "routed",
-    "delivered",
-    "accepted",
-    "replied",
-    "review_requested",
-    "reviewed",
-    "rereview_requested",
-    "rereviewed",
-    "concluded",
-)
+# A state's rank on the main line tells "not yet" (premature) from "no longer" (illegal).
+MAIN_LINE: tuple[CaseStage, ...] = get_args(MainStage)
 _RANK = {stage: i for i, stage in enumerate(MAIN_LINE)}
 TERMINAL: frozenset[CaseStage] = frozenset(
     {"concluded", "rejected", "withdrawn", "merged", "diverted", "redirected", "reject_concluded"}

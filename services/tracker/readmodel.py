@@ -20,6 +20,7 @@ from services.intake.auth import UnitFilter
 from services.tracker import store
 from services.tracker.clock import Status
 from services.tracker.records import SUPERSEDED, PolicyResolver, Row, clock_from_row
+from services.tracker.timeline import StageStatus
 
 NO_DEADLINE = datetime(9999, 12, 31, tzinfo=UTC)  # sorts cases without a running deadline last
 
@@ -95,19 +96,18 @@ class ActionAnswer(_Answer):
 def deadlines(rows: Sequence[Row], resolver: PolicyResolver, at: datetime) -> list[Deadline]:
     found = []
     for row in rows:
-        stored = clock_from_row(row, resolver)
-        clock = stored.clock
-        due = clock.due(at if clock.completed_at is None else min(at, clock.completed_at))
+        clock = clock_from_row(row, resolver).clock
+        evaluated = StageStatus.of(clock, at)  # as `xf deadlines` evaluates it
         found.append(
             Deadline(
-                stage=clock.stage,
+                stage=evaluated.stage,
                 unit=row["unit"],
-                started_at=clock.started_at,
-                due_date=due.due_date,
-                due_at=due.due_at,
-                completed_at=clock.completed_as_of(at),
-                status=clock.status(at),
-                escalation_level=clock.escalation_level(at),
+                started_at=evaluated.started_at,
+                due_date=evaluated.due_date,
+                due_at=evaluated.due_at,
+                completed_at=evaluated.completed_at,
+                status=evaluated.status,
+                escalation_level=evaluated.escalation_level,
                 extended_days=clock.extension_days,
                 paused_since=row["paused_since"],
                 policy=clock.policy.name,

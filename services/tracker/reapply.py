@@ -87,10 +87,6 @@ class Change:
         return self.write.due_at if self.write else None
 
     @property
-    def new_alert_level(self) -> int | None:
-        return self.write.alert_level if self.write else None
-
-    @property
     def key(self) -> tuple[str, str]:
         return self.case_id, self.stage
 
@@ -154,7 +150,7 @@ def audit_record(
         "generation": change.generation,
         "policy": change.policy,
         "old_policy_version": change.old_version,
-        "new_policy_version": change.new_version,
+        "new_policy_version": change.write.policy_version,
         "old_due_date": change.old_due_date.isoformat(),
         "new_due_date": change.write.due_date.isoformat(),
         "old_due_at": change.old_due_at.isoformat(),
@@ -172,7 +168,7 @@ def audit_record(
         "at": at,
         "outcome": "applied",
         "ruleset_version": ruleset_version,
-        "policy_version": change.new_version,
+        "policy_version": change.write.policy_version,
         "detail": detail,
     }
 
@@ -202,7 +198,6 @@ JOIN unnest($1::text[], $2::text[], $3::int[]) AS u(case_id, stage, generation)
 
 @dataclass
 class Report:
-    dry_run: bool
     changed: int = 0  # applied (or, in a dry run, that would be)
     skipped: int = 0
     busy: int = 0  # still held by a tracker instance after the last try: run again
@@ -229,7 +224,7 @@ async def reapply(
     tracker instance holds are tried again, up to `busy_retries` times `busy_wait` seconds apart."""
     if batch < 1:
         raise ValueError("batch must be >= 1")
-    run = _Run(pool, policies, PolicyResolver(policies), filters, dry_run, actor, reason, batch, emit)
+    run = _Run(pool, PolicyResolver(policies), filters, dry_run, actor, reason, batch, emit)
     for attempt in range(busy_retries + 1):
         await run.walk()
         if dry_run:
@@ -244,19 +239,15 @@ async def reapply(
 @dataclass
 class _Run:
     pool: asyncpg.Pool
-    policies: DeadlinePolicies
-    resolver: PolicyResolver
+    resolver: PolicyResolver  # its `policies`: the current versions the clocks move to
     filters: Filters
     dry_run: bool
     actor: str
     reason: str
     batch: int
     emit: Emit | None
-    report: Report = field(init=False)
+    report: Report = field(default_factory=Report)
     skipped: set[tuple[str, str]] = field(default_factory=set)  # told once, not again in a later walk
-
-    def __post_init__(self) -> None:
-        self.report = Report(self.dry_run)
 
     async def walk(self) -> None:
         """One walk over the candidates in key order, a transaction per batch."""
@@ -264,11 +255,13 @@ class _Run:
         while True:
             async with self.pool.acquire() as conn, conn.transaction():
                 now = datetime.now(UTC)
-                rows = await _candidates(conn, self.policies, self.filters, after, self.batch, lock=not self.dry_run)
+                rows = await _candidates(
+                    conn, self.resolver.policies, self.filters, after, self.batch, lock=not self.dry_run
+                )
                 if not rows:
                     return
                 after = (rows[-1]["case_id"], rows[-1]["stage"])
-                changes = await _plan(conn, rows, self.resolver, self.policies, now)
+                changes = await _plan(conn, rows, self.resolver, now)
                 if not self.dry_run:
                     await self._write(conn, rows, changes, now)
             for change in changes:
@@ -301,7 +294,7 @@ class _Run:
     async def busy(self) -> int:
         """Candidates left that were not skipped for a reason: held by a tracker instance meanwhile."""
         async with self.pool.acquire() as conn:
-            rows = await _candidates(conn, self.policies, self.filters, ("", ""), None, lock=False)
+            rows = await _candidates(conn, self.resolver.policies, self.filters, ("", ""), None, lock=False)
         return sum(1 for row in rows if (row["case_id"], row["stage"]) not in self.skipped)
 
 
@@ -333,9 +326,7 @@ async def _candidates(
     )
 
 
-async def _plan(
-    conn: Conn, rows: Sequence[asyncpg.Record], resolver: PolicyResolver, policies: DeadlinePolicies, now: datetime
-) -> list[Change]:
+async def _plan(conn: Conn, rows: Sequence[asyncpg.Record], resolver: PolicyResolver, now: datetime) -> list[Change]:
     await store.known_policies(conn, resolver, {row["policy_version"] for row in rows})
     alerts = await conn.fetch(
         _RAISED,
@@ -347,7 +338,7 @@ async def _plan(
     changes = []
     for row in rows:
         per_due = raised.get((row["case_id"], row["stage"], row["generation"]), {})
-        changes.append(plan_clock(row, resolver, policies, now=now, raised=per_due))
+        changes.append(plan_clock(row, resolver, resolver.policies, now=now, raised=per_due))
     return changes
 
 

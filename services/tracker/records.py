@@ -17,7 +17,7 @@ from typing import Any
 import asyncpg
 
 from services.tracker import alerting
-from services.tracker.clock import WINDOW_STAGES, Clock, Extension, Pause
+from services.tracker.clock import Clock, Extension, Pause
 from services.tracker.policy import DeadlinePolicies, DeadlinePolicy, Stage
 
 SUPERSEDED = "superseded"  # outcome of a clock dropped by a reassignment
@@ -111,17 +111,12 @@ def clock_write(clock: Clock, *, generation: int, unit: str | None, alert_level:
     open_pause = clock.pauses[-1] if clock.pauses and clock.pauses[-1].ended_at is None else None
     due = clock.due(open_pause.started_at) if open_pause is not None else clock.due()
     warn = clock.warning_from(due)
-    sp = clock.settings
-    breach_window = (
-        timedelta(hours=sp.escalation.breach_window)
-        if sp.unit == "hours"
-        else timedelta(days=sp.escalation.breach_window)
-    )
+    levels, breach_window = clock.settings.escalation.levels, clock.breach_window
     thresholds = alerting.schedule(
-        is_window=clock.stage in WINDOW_STAGES,
+        is_window=clock.is_window,
         warn_at=warn,
         due_at=due.due_at,
-        levels=sp.escalation.levels,
+        levels=levels,
         breach_window=breach_window,
     )
     running = clock.completed_at is None and open_pause is None
@@ -150,7 +145,7 @@ def clock_write(clock: Clock, *, generation: int, unit: str | None, alert_level:
         alert_level=alert_level,
         next_alert_at=alerting.next_alert_at(thresholds, alert_level) if running else None,
         outcome=outcome,
-        escalation_levels=sp.escalation.levels,
+        escalation_levels=levels,
         breach_window=breach_window,
         clock=clock,
     )

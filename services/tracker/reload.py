@@ -25,7 +25,6 @@ from services.tracker.policy import RULES_FILE, DeadlinePolicies, load_policies
 from services.tracker.records import PolicyResolver
 
 log = logging.getLogger("xf.tracker.reload")
-DEBOUNCE_MS = 300
 DEADLINES = "deadlines"
 DIRECTORY = "directory"
 # The files each source is read from.
@@ -144,7 +143,7 @@ class RuleReloader:
 
     async def watch(self) -> None:
         """Reload on every change under rules/, forever (services/common/runtime.py `on_changes`)."""
-        await on_changes(self.rules_dir, self.reload, log, debounce_ms=DEBOUNCE_MS)
+        await on_changes(self.rules_dir, self.reload, log)
 
 
 def _what(source: str) -> str:

@@ -41,7 +41,8 @@ class TrackerService:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         policies, deadlines_stamp = load_policies_at_start(settings.rules_dir)
-        directory_stamp = use_organisation_directory(settings)
+        # Supervising units from rules/directory.yaml (the router's loader), else DOMAIN.md §4.1's rule.
+        directory_stamp = use_directory_at_start(settings.rules_dir)
         self.resolver = PolicyResolver(policies)
         self.timezone = policies.timezone
         # rules/ edited while running: new policies for new clocks, a new directory for escalations.
@@ -130,13 +131,6 @@ class TrackerService:
                 pass
 
         await every(settings.tracker_scan_interval, scan, log, "deadline scan", trace=True)
-
-
-def use_organisation_directory(settings: Settings) -> str | None:
-    """Supervising units from rules/directory.yaml, read by the router's loader (one reading of the
-    rule files). The router validates its files; if they do not load, escalations follow the default
-    rule of DOMAIN.md §4.1 and the log says so. Returns the fingerprint of the directory in force."""
-    return use_directory_at_start(settings.rules_dir)
 
 
 def create_app(settings: Settings) -> FastAPI:

@@ -193,16 +193,6 @@ def _snapshot_json(write: ClockWrite) -> str:
     return text
 
 
-async def supersede_clocks(conn: Conn, items: Iterable[tuple[str, Stage, datetime]]) -> None:
-    values = [(case_id, stage, SUPERSEDED, at) for case_id, stage, at in items]
-    if values:
-        await conn.executemany(
-            """UPDATE clocks SET outcome = $3, completed_at = coalesce(completed_at, $4), next_alert_at = NULL
-               WHERE case_id = $1 AND stage = $2""",
-            values,
-        )
-
-
 async def record_handled(conn: Conn, rows: Iterable[tuple[str, str, str, str]]) -> None:
     """(event_id, case_id, type, outcome) for each event handled for good."""
     values = list(rows)

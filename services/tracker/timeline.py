@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -49,7 +49,6 @@ from services.tracker.policy import STAGES, DeadlinePolicies, DeadlinePolicy, St
 
 # The lifecycle events of DOMAIN.md §4.5, plus `routed` (the routing decision as a timeline entry).
 TimelineEventType = Literal["routed", LifecycleType]
-TIMELINE_EVENT_TYPES: tuple[str, ...] = get_args(TimelineEventType)
 
 _UNIT_SIDE: tuple[Stage, ...] = ("accept", "handle", "review", "rereview")
 
@@ -141,6 +140,21 @@ class StageStatus:
     escalation_level: int
     clock: Clock
 
+    @classmethod
+    def of(cls, clock: Clock, at: datetime) -> StageStatus:
+        """The clock as known at `at` (a completed clock's due date as of its completion)."""
+        due = clock.due(at if clock.completed_at is None else min(at, clock.completed_at))
+        return cls(
+            stage=clock.stage,
+            started_at=clock.started_at,
+            due_date=due.due_date,
+            due_at=due.due_at,
+            completed_at=clock.completed_as_of(at),
+            status=clock.status(at),
+            escalation_level=clock.escalation_level(at),
+            clock=clock,
+        )
+
     def to_json(self, tz: ZoneInfo) -> dict[str, Any]:
         return {
             "stage": self.stage,
@@ -160,27 +174,8 @@ def evaluate_timeline(
 ) -> list[StageStatus]:
     if at.tzinfo is None:
         raise ValueError("at must carry a UTC offset")
-    policy = policies.get(policy_name)
-    clocks = _run(timeline, at, policy)
-    result = []
-    for stage in STAGES:
-        clock = clocks.get(stage)
-        if clock is None:
-            continue
-        due = clock.due(at if clock.completed_at is None else min(at, clock.completed_at))
-        result.append(
-            StageStatus(
-                stage=stage,
-                started_at=clock.started_at,
-                due_date=due.due_date,
-                due_at=due.due_at,
-                completed_at=clock.completed_as_of(at),
-                status=clock.status(at),
-                escalation_level=clock.escalation_level(at),
-                clock=clock,
-            )
-        )
-    return result
+    clocks = _run(timeline, at, policies.get(policy_name))
+    return [StageStatus.of(clocks[stage], at) for stage in STAGES if stage in clocks]
 
 
 def timeline_json(timeline: Timeline, stages: list[StageStatus], tz: ZoneInfo) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Events for the tracker's integration tests and benchmarks: envelopes as producers publish them."""
+"""Events for the tracker's integration tests: envelopes as producers publish them (the benches build their own)."""
 
 from __future__ import annotations
 

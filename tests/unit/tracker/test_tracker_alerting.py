@@ -153,10 +153,10 @@ def test_supervising_units_from_the_organisation_directory() -> None:
 
 def test_the_shipped_directory_is_used_by_the_service() -> None:
     from services.common.settings import Settings
-    from services.tracker.service import use_organisation_directory
+    from services.tracker.reload import use_directory_at_start
 
     try:
-        use_organisation_directory(Settings())
+        use_directory_at_start(Settings().rules_dir)  # as TrackerService does at start
         assert units.supervisor("150627107:committee") == "150627107:gov"  # rules/directory.yaml: `at: here`
     finally:
         units.use_directory(None)

@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import pytest
-from tracker_helpers import DATA, RULES
-
-from services.tracker import cli
-
-
-def xf(*argv: str) -> int:
-    parser = argparse.ArgumentParser(prog="xf")
-    sub = parser.add_subparsers(dest="command", required=True)
-    cli.register(sub)
-    args = parser.parse_args(list(argv))
-    result: int = args.func(args)
-    return result
+from tracker_helpers import DATA, RULES, xf
 
 
 def test_prints_the_contract_json(capsys: pytest.CaptureFixture[str]) -> None:

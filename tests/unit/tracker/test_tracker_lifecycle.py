@@ -6,11 +6,12 @@ from datetime import datetime
 from typing import Any
 
 import pytest
+from engine_sim import CASE, ev, received, routed
 from pydantic import ValidationError
 from tracker_helpers import local
 
 from services.common.lifecycle import LIFECYCLE_TYPES, Extended, Paused, parse_lifecycle
-from services.common.schemas import Assignment, Decision, Disposition, Location, ReceivedCase, RoutedCase
+from services.common.schemas import Disposition
 from services.tracker.deadlines import DeadlinePolicies
 from services.tracker.lifecycle import (
     CaseState,
@@ -18,57 +19,6 @@ from services.tracker.lifecycle import (
     Transition,
     apply,
 )
-
-CASE = "XF-150627-2026-000001"
-_counter = iter(range(1_000_000))
-
-
-def ev(type_: str, at: str, **fields: Any) -> Any:
-    return parse_lifecycle(
-        {
-            "event_id": f"e{next(_counter)}",
-            "case_id": CASE,
-            "type": type_,
-            "at": local(at),
-            "actor": "150627:hrss",
-            **fields,
-        }
-    )
-
-
-def received(assignment: bool = False) -> ReceivedCase:
-    return ReceivedCase(
-        case_id=CASE,
-        received_at=local("2026-05-06 09:00"),
-        channel="assignment" if assignment else "visit",
-        received_by="150627:petition",
-        category="wage_arrears",
-        location=Location(region="150627"),
-        petitioner_key="pk-0123456789",
-        assignment=Assignment(from_unit="150600:petition", due_days=10) if assignment else None,
-    )
-
-
-def routed(disposition: Disposition = "forward", policy: str = "standard", hours: int | None = None) -> RoutedCase:
-    return RoutedCase(
-        case_id=CASE,
-        received_event_id="r1",
-        routed_at=local("2026-05-06 09:01"),
-        received_at=local("2026-05-06 09:00"),
-        channel="visit",
-        people_count=1,
-        category="wage_arrears",
-        region="150627",
-        decision=Decision(
-            disposition=disposition,
-            handling_unit="150627:hrss",
-            handling_level="county",
-            deadline_policy=policy,
-            report_within_hours=hours,
-            trace=["r"],
-            ruleset_version="v",
-        ),
-    )
 
 
 def ok(result: Transition | Refusal) -> CaseState:
@@ -188,7 +138,7 @@ def test_acceptance_directly_after_routing_implies_delivery() -> None:
     ],
 )
 def test_ending_dispositions_close_the_case(disposition: Disposition, stage: str) -> None:
-    state = run(received(assignment=True), routed(disposition))
+    state = run(received(assignment_days=10), routed(disposition=disposition))
     assert state.stage == stage
     assert state.closed
     assert state.open_clocks == frozenset()
@@ -224,11 +174,11 @@ def test_reassignment_returns_to_accept_with_the_new_unit() -> None:
 
 
 def test_urgent_and_assignment_report_clocks() -> None:
-    result = apply(None, received(assignment=True))
+    result = apply(None, received(assignment_days=10))
     assert isinstance(result, Transition)
     assert result.opens == ("route", "assignment_report")
     state = result.state
-    routed_result = apply(state, routed("assign", hours=6))
+    routed_result = apply(state, routed(disposition="assign", hours=6))
     assert isinstance(routed_result, Transition)
     assert routed_result.opens == ("urgent_report",)
     state = routed_result.state
@@ -337,11 +287,11 @@ def test_reports_and_feedback_are_taken_after_the_end() -> None:
 
 
 def test_handle_routing_is_delivery() -> None:
-    result = apply(run(received()), routed("handle"))
+    result = apply(run(received()), routed(disposition="handle"))
     assert isinstance(result, Transition)
     assert (result.state.stage, result.opens, result.closes) == ("delivered", ("accept",), ("route",))
     confirmed = apply(result.state, ev("delivered", "2026-05-06 10:00"))
     assert isinstance(confirmed, Transition) and confirmed.state.stage == "delivered" and confirmed.opens == ()
     assert run(ev("accepted", "2026-05-07 09:00"), start=result.state).stage == "accepted"
-    forwarded = run(received(), routed("forward"), ev("delivered", "2026-05-07 09:00"))
+    forwarded = run(received(), routed(disposition="forward"), ev("delivered", "2026-05-07 09:00"))
     refused(apply(forwarded, ev("delivered", "2026-05-08 09:00")), "illegal")

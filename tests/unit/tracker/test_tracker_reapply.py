@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from engine_sim import CASE, CaseSim, at, ev, received, routed
-from tracker_helpers import DATA, RULES
+from tracker_helpers import DATA, RULES, line_of, xf
 
 from services.tracker import alerting, cli
 from services.tracker.clock import Clock
@@ -244,15 +243,6 @@ def test_describe_shows_versions_and_due_dates(policies: DeadlinePolicies) -> No
 # --- the command line (what it refuses before it touches the database) ----------------------------------
 
 
-def xf(*argv: str) -> int:
-    parser = argparse.ArgumentParser(prog="xf")
-    sub = parser.add_subparsers(dest="command", required=True)
-    cli.register(sub)
-    args = parser.parse_args(list(argv))
-    result: int = args.func(args)
-    return result
-
-
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -273,7 +263,7 @@ def test_the_command_refuses_bad_input(argv: list[str], message: str, capsys: py
 def test_the_command_refuses_a_broken_rule_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "deadlines.yaml").write_text(SHIPPED.replace("handle: {limit: 60", "handle: {limit: -1"))
     assert xf("deadlines", "reapply", "--dry-run", "--rules", str(tmp_path)) == cli.EXIT_BAD_INPUT
-    line = next(n for n, text in enumerate(SHIPPED.splitlines(), 1) if "handle: {limit: 60" in text)
+    line = line_of(RULES / "deadlines.yaml", "handle: {limit: 60")
     assert f"{tmp_path / 'deadlines.yaml'}:{line}: policies.standard.handle.limit" in capsys.readouterr().err
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from prometheus_client import REGISTRY
-from tracker_helpers import RULES
+from tracker_helpers import RULES, line_of
 
 from services.tracker import units
 from services.tracker.records import PolicyResolver
@@ -46,10 +46,6 @@ def edit(path: Path, old: str, new: str) -> None:
     text = path.read_text(encoding="utf-8")
     assert old in text, old
     path.write_text(text.replace(old, new, 1), encoding="utf-8")
-
-
-def line_of(path: Path, needle: str) -> int:
-    return next(n for n, text in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if needle in text)
 
 
 async def test_new_policies_for_new_clocks_and_a_broken_file_refused(
