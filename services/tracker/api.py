@@ -23,6 +23,7 @@ from services.common.envelope import deterministic_id
 from services.common.regions import official_regions
 from services.common.topics import CASE_LIFECYCLE
 from services.intake.api_models import ErrorBody
+from services.intake.auth import UNIT_PATTERN
 from services.intake.checks import region_known
 from services.intake.errors import FieldError, field_error, field_errors_from_pydantic
 from services.intake.views import decode_cursor, encode_cursor
@@ -40,7 +41,6 @@ API_KEY = APIKeyHeader(
     description="API 密钥（xf intake client add 签发，与受理系统共用）/ The client's API key, issued by "
     "`xf intake client add` (the same clients and keys as intake).",
 )
-UNIT_PATTERN = r"^(\d{6}|\d{9}|\d{12}):[a-z_]+$"
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Awaitable[JSONResponse]])
 CaseIdPath = Annotated[str, Path(min_length=1, max_length=64, description="信访事项编号 / Case number.")]
 
