@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache, partial
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationInfo
@@ -78,10 +79,28 @@ class ValidationContext:
         extra_categories: Iterable[str] = (),
         now: datetime | None = None,
     ) -> ValidationContext:
-        return cls(regions or official_regions(), frozenset(CATEGORIES).union(extra_categories), now)
+        categories = frozenset(CATEGORIES).union(_deployment_categories, extra_categories)
+        return cls(regions or official_regions(), categories, now)
 
     def current_time(self) -> datetime:
         return self.now or datetime.now(UTC)
+
+
+_deployment_categories: frozenset[str] = frozenset()
+
+
+def use_categories(extra: Iterable[str]) -> None:
+    """The categories the deployment's rules/categories.yaml adds to DOMAIN.md §4.2's (set at start)."""
+    global _deployment_categories
+    _deployment_categories = frozenset(extra)
+
+
+def deployment_categories(rules_dir: Path) -> frozenset[str]:
+    """The category codes of rules/categories.yaml, through the router's loader (one reading of the rule
+    files for every service). Raises RuleError (`file:line: problem` lines) or OSError."""
+    from services.router.load import load_rules  # the router's code: a fault there must not stop intake
+
+    return frozenset(load_rules(rules_dir, check=False).categories)
 
 
 @lru_cache(maxsize=1)

@@ -22,7 +22,7 @@ from services.common.kafka import make_broker, publish, raw_body
 from services.common.runtime import mount_operational_routes, records_of, running
 from services.common.settings import Settings
 from services.common.topics import CASE_LIFECYCLE, CASE_ROUTED, CASE_SUBMITTED, DEADLETTER, ensure_topics
-from services.intake import clients, metrics
+from services.intake import checks, clients, metrics
 from services.intake.accept import Conflict, Outcome, Request, Secrets, accept_many
 from services.intake.api import install_api
 from services.intake.auth import Client
@@ -76,6 +76,10 @@ class IntakeService:
         return self._pool
 
     async def start(self) -> None:
+        try:  # categories a deployment adds in rules/categories.yaml are accepted too (DOMAIN.md §4.2)
+            checks.use_categories(await asyncio.to_thread(checks.deployment_categories, self.settings.rules_dir))
+        except Exception as error:
+            log.warning("rules/categories.yaml not read (%s): intake accepts the categories of DOMAIN.md §4.2", error)
         self._pool = await open_store(self.settings.dsn)
         async with self._pool.acquire() as conn:
             await clients.ensure_dev_client(conn, self.settings.intake_dev_api_key or None)

@@ -2,13 +2,17 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from intake_factories import ID_NUMBER, NAME, PHONE, make_credit_code, make_id_number, person, submission, wrong_check
 
 from services.common.schemas import CHANNELS
+from services.common.settings import PROJECT_ROOT
+from services.intake import checks
 from services.intake.errors import FieldError, SubmissionInvalid, field_errors_from_pydantic
 from services.intake.submission import Anonymous, Organisation, Person, Submission
 from services.intake.validation import ANONYMOUS_CHANNELS, validate_submission
@@ -269,6 +273,22 @@ def test_extra_categories_from_rule_files(now: datetime) -> None:
     assert _only(body, now).code == "category_unknown"
     result = validate_submission(body, now=now, extra_categories={"grassland_grazing"})
     assert result.category == "grassland_grazing"
+
+
+def test_the_deployments_categories_file_is_what_the_service_accepts(now: datetime, tmp_path: Path) -> None:
+    """The running service passes no extra categories: it reads rules/categories.yaml at start."""
+    rules = tmp_path / "rules"
+    shutil.copytree(PROJECT_ROOT / "rules", rules)
+    listing = rules / "categories.yaml"
+    listing.write_text(listing.read_text() + "  grassland_grazing: 草原放牧\n", encoding="utf-8")
+    body = submission(category="grassland_grazing")
+    assert _only(body, now).code == "category_unknown"
+    try:
+        checks.use_categories(checks.deployment_categories(rules))
+        assert validate_submission(body, now=now).category == "grassland_grazing"
+    finally:
+        checks.use_categories(())
+    assert _only(body, now).code == "category_unknown"
 
 
 def test_village_codes_accepted_under_known_towns(now: datetime) -> None:
