@@ -19,9 +19,18 @@ from services.common.settings import Settings
 JSON_HEADERS = {"content-type": "application/json"}
 
 
+def client_options(settings: Settings) -> dict[str, Any]:
+    """The keyword arguments every aiokafka client (producer, consumer, admin) of this process takes:
+    the bootstrap address and, once the stack runs SASL, the security settings of this process's principal.
+    Every Kafka client in the project is built from these, never from `bootstrap_servers` alone."""
+    return {"bootstrap_servers": settings.bootstrap_servers}
+
+
 def make_broker(settings: Settings, client_id: str, **kwargs: Any) -> KafkaBroker:
+    options = client_options(settings)
     return KafkaBroker(
-        settings.bootstrap_servers,
+        options.pop("bootstrap_servers"),
+        **options,
         client_id=client_id,
         enable_idempotence=True,
         acks="all",
