@@ -202,7 +202,7 @@ async def phase(settings: Settings, batch: int, count: int, seconds: float) -> P
 
 
 async def run(settings: Settings, batches: list[int], count: int, seconds: float) -> None:
-    await ensure_topics(settings.bootstrap_servers)
+    await ensure_topics(settings)
     # One short run creates the tracker's schema and consumer group before anything is timed.
     await phase(settings, batches[0], 50, seconds)
     phases = []
