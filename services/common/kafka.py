@@ -89,6 +89,9 @@ def make_broker(settings: Settings, client_id: str, *, principal: str | None = N
         client_id=client_id,
         enable_idempotence=True,
         acks="all",
+        # Topics are created by the stack's super user (services.common.topics.ensure_topics), never by a
+        # service's principal, which may not.
+        allow_auto_create_topics=False,
         logger=logging.getLogger(f"xf.{client_id}.kafka"),
         **kwargs,
     )

@@ -53,7 +53,8 @@ PartnerRole = Literal["upstream", "unit"]
 PARTNER_ROLES: tuple[PartnerRole, ...] = ("upstream", "unit")
 SERVICE_PRINCIPALS: tuple[str, ...] = ("intake", "router", "tracker")
 # The development stack's own partners, made by `xf stack up` (`xf stack kafka-config --role upstream|unit`).
-DEV_PARTNERS: dict[str, PartnerRole] = {"dev-upstream": "upstream", "dev-unit": "unit"}
+DEV_UPSTREAM, DEV_UNIT = "dev-upstream", "dev-unit"
+DEV_PARTNERS: dict[str, PartnerRole] = {DEV_UPSTREAM: "upstream", DEV_UNIT: "unit"}
 RESERVED_NAMES = frozenset({STACK_ADMIN, *SERVICE_PRINCIPALS, "ANONYMOUS"})
 # Letters, digits and . _ - : (a unit id such as 150627:gongan is a valid name), at most 64 characters.
 PARTNER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
