@@ -37,6 +37,7 @@ from aiokafka import AIOKafkaProducer
 
 from services import stack
 from services.common.envelope import Envelope, to_bytes, wrap
+from services.common.kafka import client_options
 from services.common.lifecycle import LIFECYCLE_TYPE, LifecycleBody, parse_lifecycle
 from services.common.schemas import Decision, Location, ReceivedCase, RoutedCase
 from services.common.settings import PROJECT_ROOT, Settings
@@ -112,7 +113,7 @@ def case_events(case: str, received_at: datetime) -> list[tuple[str, Envelope[An
 
 
 async def publish_backlog(settings: Settings, cases: list[str]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, enable_idempotence=True, acks="all")
+    producer = AIOKafkaProducer(**client_options(settings), enable_idempotence=True, acks="all")
     await producer.start()
     try:
         start = datetime.now(UTC) - timedelta(days=5)

@@ -10,6 +10,10 @@ import pytest
 from services.common.settings import PROJECT_ROOT, Settings
 from services.stack.offsets import offset_environment
 
+# The test suite is a development environment: the shipped default secrets and intake's development API
+# key may be used (a test that checks the refusal outside development mode says dev_mode=False itself).
+os.environ.setdefault("XF_DEV_MODE", "true")
+
 # Moved by XF_TEST_PORT_OFFSET, so that several test sessions can run side by side on one machine.
 _OFFSET = int(os.environ.get("XF_TEST_PORT_OFFSET", "0"))
 TEST_PORTS = offset_environment(_OFFSET)

@@ -17,6 +17,7 @@ from services.common.secret_files import SETTINGS_FILES
 from services.common.settings import PROJECT_ROOT, Settings
 from services.stack import processes
 from services.stack.part import Part, Port
+from services.stack.stack_secrets import ensure_stack_secrets
 
 APP_NAMES: tuple[str, ...] = ("intake", "router", "tracker")
 START_TIMEOUT = 60.0
@@ -34,6 +35,7 @@ def app_environment(settings: Settings, name: str) -> dict[str, str]:
     Secrets that still have their shipped default here are left out, so that the service reads the ones
     `xf stack up` made in the stack directory (a process started before they existed has the default).
     """
+    ensure_stack_secrets(settings)
     env = settings_environment(settings)
     prefix = str(settings.model_config.get("env_prefix", "")).upper()
     for field in SETTINGS_FILES:

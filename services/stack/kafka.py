@@ -29,7 +29,7 @@ from services.stack.aio import run_sync
 from services.stack.errors import StackError
 from services.stack.part import Part, Port
 from services.stack.ports import port_accepts
-from services.stack.stack_secrets import STACK_PRINCIPALS
+from services.stack.stack_secrets import STACK_PRINCIPALS, ensure_stack_secrets
 
 KAFKA_VERSION = "4.1.1"
 SCALA_VERSION = "2.13"
@@ -330,6 +330,7 @@ def start(settings: Settings) -> None:
     java = find_java()
     libs = ensure_libs()
     kafka_dir(settings).mkdir(parents=True, exist_ok=True)
+    ensure_stack_secrets(settings)
     _username, admin_password = credentials(settings, STACK_ADMIN)
     write_owner_only(server_properties_path(settings), render_server_properties(settings, admin_password))
     log4j2_path(settings).write_text(render_log4j2())
@@ -379,6 +380,7 @@ def admin_settings(settings: Settings) -> Settings:
 def provision(settings: Settings) -> None:
     """The stack's principals (SCRAM users) and their ACLs, then the pipeline's topics that do not exist
     yet, with their partition counts. All idempotent."""
+    ensure_stack_secrets(settings)
     admin = admin_settings(settings)
     passwords = {name: credentials(settings, name)[1] for name in STACK_PRINCIPALS}
     ensure_principals(admin, passwords)

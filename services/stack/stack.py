@@ -12,13 +12,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.common.secret_files import secrets_dir
 from services.common.settings import Settings
 from services.stack import apps, kafka, postgres, processes, prometheus
 from services.stack.errors import StackError
 from services.stack.part import Part
 from services.stack.ports import port_is_free, port_owner
-from services.stack.stack_secrets import ensure_stack_secrets
 
 # In dependency order: `up` follows it, `down` reverses it.
 CATALOG: Mapping[str, Part] = {part.name: part for part in (kafka.PART, postgres.PART, prometheus.PART, *apps.PARTS)}
@@ -65,9 +63,6 @@ def up(
     Everything that can be checked up front (binaries, free ports) is checked before anything starts.
     """
     selected = select(parts, catalog)
-    created = ensure_stack_secrets(settings)
-    if created:
-        report(f"{'secrets':<10} created in {secrets_dir(settings.stack_dir)} (owner only): {', '.join(created)}")
     for part in selected:
         processes.forget_stale_pid(settings.stack_dir, part.name, part.marker(settings))
     to_start = [part for part in selected if running_pid(settings, part) is None]
