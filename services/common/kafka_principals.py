@@ -291,7 +291,9 @@ def add_partner_principal(settings: Settings, name: str, role: str, *, replace: 
     checked_role = check_role(role)
     admin = admin_client(settings)
     if not replace and name in scram_users(admin):
-        raise PrincipalError(f"partner {name!r} exists; remove it first, or replace its password and role")
+        raise PrincipalError(
+            f"partner {name!r} exists; remove it first, or add it again with replace (xf kafka partner add --replace)"
+        )
     password = secrets.token_urlsafe(32)
     set_password(admin, name, password)
     set_grants(admin, name, PARTNER_GRANTS[checked_role])
