@@ -40,6 +40,8 @@ import httpx
 from aiokafka import AIOKafkaProducer
 
 from services import stack
+from services.common.kafka import client_options
+from services.common.kafka_principals import DEV_UPSTREAM
 from services.common.settings import PROJECT_ROOT, Settings
 from services.demo.workload import Workload
 from services.stack.offsets import offset_settings
@@ -147,7 +149,9 @@ async def kafka(settings: Settings, bodies: list[dict[str, Any]], args: argparse
     event_ids = [str(uuid.uuid4()) for _ in bodies]
     keys = [f"dev:{event_id}" for event_id in event_ids]
     conn = await asyncpg.connect(settings.dsn, server_settings={"search_path": "intake"})
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=5, enable_idempotence=True)
+    # As an upstream system publishes: the development stack's upstream principal (elsewhere, the process's own).
+    principal = None if settings.kafka_username else DEV_UPSTREAM
+    producer = AIOKafkaProducer(**client_options(settings, principal), linger_ms=5, enable_idempotence=True)
     await producer.start()
     try:
         cpu, started = time.process_time(), time.monotonic()

@@ -37,6 +37,7 @@ from aiokafka import AIOKafkaProducer
 
 from services import stack
 from services.common.envelope import Envelope, to_bytes, wrap
+from services.common.kafka import client_options
 from services.common.lifecycle import LIFECYCLE_TYPE, LifecycleBody, parse_lifecycle
 from services.common.schemas import Decision, Location, ReceivedCase, RoutedCase
 from services.common.settings import PROJECT_ROOT, Settings
@@ -112,7 +113,7 @@ def case_events(case: str, received_at: datetime) -> list[tuple[str, Envelope[An
 
 
 async def publish_backlog(settings: Settings, cases: list[str]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, enable_idempotence=True, acks="all")
+    producer = AIOKafkaProducer(**client_options(settings), enable_idempotence=True, acks="all")
     await producer.start()
     try:
         start = datetime.now(UTC) - timedelta(days=5)
@@ -202,7 +203,7 @@ async def phase(settings: Settings, batch: int, count: int, seconds: float) -> P
 
 
 async def run(settings: Settings, batches: list[int], count: int, seconds: float) -> None:
-    await ensure_topics(settings.bootstrap_servers)
+    await ensure_topics(settings)
     # One short run creates the tracker's schema and consumer group before anything is timed.
     await phase(settings, batches[0], 50, seconds)
     phases = []

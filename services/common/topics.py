@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from services.common.kafka import client_options
+from services.common.settings import Settings
+
 
 @dataclass(frozen=True)
 class Topic:
@@ -25,6 +28,7 @@ CASE_ROUTED = Topic("case.routed", 6, "routing decisions, router → tracker")
 CASE_LIFECYCLE = Topic("case.lifecycle", 6, "lifecycle events from units' systems and the tracker API")
 CASE_ALERT = Topic("case.alert", 3, "deadline warnings, overdue alerts and escalations from the tracker")
 DEADLETTER = Topic("case.deadletter", 3, "events that could not be processed, with the reason")
+CASE_STATUS = Topic("case.status", 6, "each case's stage as the tracker decided it, tracker → intake")
 
 ALL_TOPICS: tuple[Topic, ...] = (
     CASE_SUBMITTED,
@@ -33,12 +37,17 @@ ALL_TOPICS: tuple[Topic, ...] = (
     CASE_LIFECYCLE,
     CASE_ALERT,
     DEADLETTER,
+    CASE_STATUS,
 )
 
 
-async def ensure_topics(bootstrap_servers: str, topics: tuple[Topic, ...] = ALL_TOPICS) -> list[str]:
-    """Create the topics that do not exist yet; returns the names created."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+async def ensure_topics(settings: Settings, topics: tuple[Topic, ...] = ALL_TOPICS) -> list[str]:
+    """Create the topics that do not exist yet; returns the names created.
+
+    Only the stack's super user may create topics; a service's principal may see (DESCRIBE) the pipeline's
+    topics, so for it this is a check that they exist, which fails if one does not.
+    """
+    admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
         existing = set(await admin.list_topics())

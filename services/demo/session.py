@@ -24,6 +24,7 @@ import asyncpg
 
 from services.common.envelope import wrap
 from services.common.kafka import make_broker, publish
+from services.common.kafka_principals import DEV_UNIT
 from services.common.lifecycle import LIFECYCLE_TYPE, LifecycleBody, LifecycleEvent
 from services.common.settings import Settings
 from services.common.topics import CASE_LIFECYCLE
@@ -140,7 +141,8 @@ async def replay(
 ) -> Counter[str]:
     """Publish the units' events: back-dated cases one by one, then live events when their time comes."""
     published: Counter[str] = Counter()
-    broker = make_broker(settings, "xf-demo")
+    # As the units' systems do: the development stack's unit principal (on another Kafka, the process's own).
+    broker = make_broker(settings, "xf-demo", principal=None if settings.kafka_username else DEV_UNIT)
     await broker.start()
 
     async def send(event: LifecycleEvent) -> None:

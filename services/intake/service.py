@@ -38,10 +38,13 @@ from services.intake.store import open_store
 log = logging.getLogger("xf.intake")
 CONSUMER = "intake"
 OUTCOMES_CONSUMER = "intake-outcomes"
+# Settings that must not keep their shipped defaults outside development mode.
+INTAKE_SECRETS = ("pseudonym_key", "vault_keys", "intake_dev_api_key")
 
 
 class IntakeService:
     def __init__(self, settings: Settings) -> None:
+        settings.require_own_secrets(INTAKE_SECRETS)
         self.settings = settings
         self.secrets = Secrets(
             pseudonym_key=settings.pseudonym_key.encode(),
@@ -82,9 +85,9 @@ class IntakeService:
             log.warning("rules/categories.yaml not read (%s): intake accepts the categories of DOMAIN.md §4.2", error)
         self._pool = await open_store(self.settings.dsn)
         async with self._pool.acquire() as conn:
-            await clients.ensure_dev_client(conn, self.settings.intake_dev_api_key or None)
-        if self.settings.intake_dev_api_key:
-            log.warning("the development API key is enabled (client 'dev'); set XF_INTAKE_DEV_API_KEY= to disable")
+            await clients.ensure_dev_client(conn, self.settings.dev_api_key)
+        if self.settings.dev_api_key:
+            log.warning("development mode: the development API key is enabled (client 'dev')")
 
     async def stop(self) -> None:
         await self.broker.stop()
@@ -173,7 +176,7 @@ class IntakeService:
         backoff = 0.5
         while True:
             try:
-                await ensure_topics(self.settings.bootstrap_servers)
+                await ensure_topics(self.settings)
                 await self.broker.start()
             except Exception as error:
                 log.warning("Kafka not reachable yet (%s); retrying in %.1fs", error, backoff)

@@ -20,7 +20,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import TopicPartition
 from prometheus_client import Gauge
 
+from services.common.kafka import client_options
 from services.common.runtime import every
+from services.common.settings import Settings
 from services.common.topics import Topic
 from services.tracker import metrics, units
 
@@ -88,11 +90,11 @@ def _set(gauge: Gauge, values: Mapping[Any, int]) -> None:
 class LagProbe:
     """The tracker group's lag per topic: end offsets minus committed offsets, summed over partitions."""
 
-    def __init__(self, bootstrap_servers: str, group_id: str, topics: tuple[Topic, ...]) -> None:
+    def __init__(self, settings: Settings, group_id: str, topics: tuple[Topic, ...]) -> None:
         self.group_id = group_id
         self.partitions = [TopicPartition(t.name, p) for t in topics for p in range(t.partitions)]
-        self.admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
-        self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
+        self.admin = AIOKafkaAdminClient(**client_options(settings))
+        self.consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
 
     async def start(self) -> None:
         await self.admin.start()

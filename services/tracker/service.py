@@ -96,7 +96,7 @@ class TrackerService:
         await migrate(self._pool, "tracker", MIGRATIONS)
         await self._pool.execute("UPDATE deployment SET timezone = $1", str(self.timezone))
         self._registry = Registry(await create_pool(self.settings.dsn, "intake", max_size=4))
-        await ensure_topics(self.settings.bootstrap_servers)
+        await ensure_topics(self.settings)
         await self.broker.start()
 
     async def stop(self) -> None:
@@ -139,7 +139,7 @@ def create_app(settings: Settings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await service.start()
-        lag = gauges.LagProbe(settings.bootstrap_servers, CONSUMER, CONSUMED)
+        lag = gauges.LagProbe(settings, CONSUMER, CONSUMED)
         await lag.start()
         try:
             async with running(

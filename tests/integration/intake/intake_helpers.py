@@ -23,8 +23,10 @@ from typing import Any, TypeVar
 import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from kafka_roles import publisher_options
 
 from services.common.envelope import Envelope, wrap
+from services.common.kafka import client_options
 from services.common.schemas import Location
 from services.common.settings import PROJECT_ROOT, Settings
 from services.intake import clients
@@ -165,7 +167,7 @@ async def read_events(
     """The events of `topics`, from the beginning, that `keep` accepts. With `until`: as soon as
     `until(kept)` holds, else (all of them) once the topics have been quiet for `idle` seconds."""
     consumer = AIOKafkaConsumer(
-        *topics, bootstrap_servers=settings.bootstrap_servers, auto_offset_reset="earliest", enable_auto_commit=False
+        *topics, **client_options(settings), auto_offset_reset="earliest", enable_auto_commit=False
     )
     await consumer.start()
     kept: list[dict[str, Any]] = []
@@ -193,8 +195,8 @@ async def read_events(
 
 
 async def publish_raw(settings: Settings, topic: str, messages: Sequence[tuple[bytes, bytes]]) -> None:
-    """The (key, value) messages on `topic`, one after the other."""
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, enable_idempotence=True)
+    """The (key, value) messages on `topic`, one after the other (as an upstream or unit system, on theirs)."""
+    producer = AIOKafkaProducer(**publisher_options(settings, topic), enable_idempotence=True)
     await producer.start()
     try:
         for key, value in messages:

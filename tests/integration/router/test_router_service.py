@@ -23,6 +23,7 @@ from router_stack import Outputs, eventually, publish, quiet
 
 from services import stack
 from services.common.envelope import deterministic_id
+from services.common.kafka import client_options
 from services.common.schemas import ReceivedCase
 from services.common.settings import PROJECT_ROOT, Settings
 from services.common.topics import CASE_RECEIVED
@@ -259,7 +260,7 @@ async def test_hot_reload_and_refused_reload_while_cases_flow(
 
 async def committed_offsets(settings: Settings, topic: str, group: str) -> tuple[int, int]:
     """(sum of the group's committed offsets, sum of the end offsets) over the topic's partitions."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=group, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**client_options(settings), group_id=group, enable_auto_commit=False)
     await consumer.start()
     try:
         partitions = [TopicPartition(topic, p) for p in range(CASE_RECEIVED.partitions)]  # as the service made it

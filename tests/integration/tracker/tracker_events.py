@@ -12,10 +12,13 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from kafka_roles import publisher_options
 
 from services.common.envelope import Envelope, to_bytes, wrap
+from services.common.kafka import client_options
 from services.common.lifecycle import LIFECYCLE_TYPE, LifecycleBody, parse_lifecycle
 from services.common.schemas import Assignment, Decision, Disposition, Location, ReceivedCase, RoutedCase
+from services.common.settings import Settings
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 T = TypeVar("T")
@@ -99,8 +102,10 @@ def lifecycle(case: str, type_: str, at: datetime, *, event_id: str | None = Non
 TOPIC_OF = {"case.received": "case.received", "case.routed": "case.routed", LIFECYCLE_TYPE: "case.lifecycle"}
 
 
-async def publish(bootstrap: str, envelopes: Sequence[Envelope[Any]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
+async def publish(settings: Settings, envelopes: Sequence[Envelope[Any]]) -> None:
+    """The envelopes on their topics, in order, from one producer: lifecycle events only as a unit's system."""
+    options = publisher_options(settings, *(TOPIC_OF[e.type] for e in envelopes))
+    producer = AIOKafkaProducer(**options, enable_idempotence=True, acks="all")
     await producer.start()
     try:
         sends = [await producer.send(TOPIC_OF[e.type], to_bytes(e), key=e.caseid.encode()) for e in envelopes]
@@ -110,11 +115,11 @@ async def publish(bootstrap: str, envelopes: Sequence[Envelope[Any]]) -> None:
 
 
 async def read_topic(
-    bootstrap: str, topic: str, *, keys: set[str], settle: float = 2.0, timeout: float = 30.0
+    settings: Settings, topic: str, *, keys: set[str], settle: float = 2.0, timeout: float = 30.0
 ) -> list[dict[str, Any]]:
     """Every event on `topic` keyed by one of `keys`, waiting until none came for `settle` seconds."""
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+        topic, **client_options(settings), auto_offset_reset="earliest", enable_auto_commit=False
     )
     await consumer.start()
     found: list[dict[str, Any]] = []
