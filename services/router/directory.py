@@ -58,6 +58,27 @@ class Directory:
                 return f"{candidate.code}:{department}"
         return None
 
+    def apart(self, a: str, b: str) -> bool:
+        """The two regions lie in different counties and neither contains the other (三跨, 人户分离)."""
+        tree = self.tree
+        county_a, county_b = tree.ancestor_at(a, "county"), tree.ancestor_at(b, "county")
+        if county_a is not None and county_b is not None and county_a.code == county_b.code:
+            return False
+        return not (tree.is_within(a, b) or tree.is_within(b, a))
+
+    def above_unit(self, unit: str) -> str | None:
+        """Who decides a complaint about `unit` when its category's department gives no other unit
+        (DOMAIN.md §4.5b): its supervising unit if that lies in the scope, else the government of the
+        unit's own region; None when the unit is that government (the level above is asked: redirect)."""
+        supervisor = self.supervisor(unit)
+        if supervisor is not None and supervisor != unit and self.in_scope(supervisor.partition(":")[0]):
+            return supervisor
+        region, _, department = unit.partition(":")
+        government = f"{region}:gov"
+        if department != "gov" and self.in_scope(region) and "gov" in self.departments_at(region):
+            return government
+        return None
+
     def supervisor(self, unit: str) -> str | None:
         """The unit that supervises `unit` (DOMAIN.md §4.1): the same department one level up by default."""
         if unit in self.unit_supervisors:

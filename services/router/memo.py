@@ -30,6 +30,7 @@ from services.router.steps import (
     Evaluate,
     Routing,
     decision_of,
+    guard_own_complaint,
     handling_unit,
     resolve,
     run_tables,
@@ -198,8 +199,9 @@ class Segment:
 class Pipeline:
     """Decides batches of cases with one rule set and one engine; remembers what the engine answered."""
 
-    def __init__(self, rules: CompiledRules, evaluate: Evaluate, *, memo: bool = True) -> None:
+    def __init__(self, rules: CompiledRules, evaluate: Evaluate, *, memo: bool = True, guard: bool = True) -> None:
         self.rules = rules
+        self.guard = guard  # off only for `xf rules check`, which proves the rules never need it
         self._engine = evaluate
         self.remember = memo
         self.lookups = Lookups(rules)
@@ -234,6 +236,10 @@ class Pipeline:
             if routing.error is None:
                 resolve(self.lookups, routing)
         self._run(second, routings)
+        if self.guard:
+            directory = self.rules.directory
+            for routing in routings:
+                guard_own_complaint(directory, routing)
         self.cases += len(routings)
 
     def _run(self, segment: Segment, routings: Sequence[Routing]) -> None:
@@ -253,7 +259,7 @@ class Pipeline:
         return decision
 
     def _encoded(self, routing: Routing) -> Encoded:
-        unit, co_units = handling_unit(routing)
+        unit, co_units = handling_unit(routing, self.rules.directory)
         trace = tuple(routing.trace)
         key = (trace, unit, co_units)
         known = self._encodings.get(key)

@@ -14,7 +14,7 @@ from pydantic_core import PydanticUndefined, to_json
 from router_helpers import make_case
 
 from services.common.envelope import Envelope
-from services.common.schemas import Assignment, History, Location, ReceivedCase
+from services.common.schemas import Assignment, History, Location, ReceivedCase, Residence
 from services.router import wire
 from services.router.facts import case_facts
 from services.router.pipeline import RECEIVED, Malformed, parse_received, routed_json
@@ -28,6 +28,7 @@ PAIRS: list[tuple[type[msgspec.Struct], type[BaseModel]]] = [
     (wire.Location, Location),
     (wire.History, History),
     (wire.Assignment, Assignment),
+    (wire.Residence, Residence),
 ]
 
 
