@@ -74,9 +74,7 @@ class Place(NamedTuple):
     context: CaseContext
 
 
-def place_of(
-    matter: str, received_by: str, target_unit: str | None, residence: str | None, lookups: Lookups
-) -> Place:
+def place_of(matter: str, received_by: str, target_unit: str | None, residence: str | None, lookups: Lookups) -> Place:
     region = lookups.region(matter, "location.region")
     received_region, received_department = lookups.unit(received_by, "received_by")
     directory = lookups.directory
@@ -226,11 +224,12 @@ class Lookups:
         competent = self._find_up(self._at_or_above(start, level), department)
         if target_unit is None or anchor == "matter":
             return Found(start, competent)
-        if competent == target_unit or (competent is None and not directory.in_scope(start)):
-            # The category's department there is the unit complained about, or it lies above the scope:
-            # the unit above it decides (its supervisor, else its own government), or the level above
-            # the deployment when the unit is that government (DOMAIN.md §4.5b). A matter that only a
-            # level above the scope covers (covering anchor) goes there too.
+        beyond = competent is None and (anchor == "above_target" or not directory.in_scope(start))
+        if competent == target_unit or beyond:
+            # The category's department there is the unit complained about, or there is none above it
+            # in the scope: the unit above it decides (its supervisor, else its own government), or the
+            # level above the deployment when the unit is that government (DOMAIN.md §4.5b). A matter
+            # that only a level above the scope covers (covering anchor) goes there too.
             if competent == target_unit or anchor == "above_target":
                 competent = directory.above_unit(target_unit)
             else:

@@ -221,15 +221,16 @@ class Pipeline:
 
     def decide_each(self, routings: Sequence[Routing]) -> list[Decision | RoutingError]:
         """Decisions for routings started with `steps.start`; EngineError propagates (for the whole batch)."""
-        self._route(routings)
+        self.route(routings)
         return [routing.error if routing.error is not None else self._decision(routing) for routing in routings]
 
     def encode_each(self, routings: Sequence[Routing]) -> list[Encoded | RoutingError]:
         """As decide_each, with each decision as the service writes it (services/router/encoded.py)."""
-        self._route(routings)
+        self.route(routings)
         return [routing.error if routing.error is not None else self._encoded(routing) for routing in routings]
 
-    def _route(self, routings: Sequence[Routing]) -> None:
+    def route(self, routings: Sequence[Routing]) -> None:
+        """Every table and the competent unit for routings started with `steps.start` (no decision built)."""
         first, second = self.segments
         self._run(first, routings)
         for routing in routings:

@@ -151,9 +151,7 @@ def read_fast(value: bytes) -> EnvelopeView | None:
         assigned_at = None if assigned_text is None else datetime.fromisoformat(assigned_text)
     except ValueError:
         return None
-    handover = (
-        None if assignment is None else AssignmentView(assignment.from_unit, assignment.due_days, assigned_at)
-    )
+    handover = None if assignment is None else AssignmentView(assignment.from_unit, assignment.due_days, assigned_at)
     case = ReceivedView(
         data.case_id,
         received_at,
