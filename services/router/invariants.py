@@ -1,8 +1,9 @@
 """What `xf rules check` proves over the whole rule set, not on examples (DOMAIN.md §4.5b):
 
 - the unit complained about never handles its own complaint: every unit of the directory in the
-  scope × every category × the case shapes that reach each disposition, received by that very unit
-  (the worst case for `handler: receiver`), decided with the decision-time guard switched off;
+  scope × every category × the case shapes that reach each disposition (a matter in the unit's own
+  region, in another city's town, outside the scope), received by that very unit (the worst case
+  for `handler: receiver`), decided with the decision-time guard switched off;
 - urgency is monotone: over every combination of the values the urgency table tests, a case that
   meets every urgency rule another case meets, and more, never gets a lower urgency or a longer
   `report_within_hours`.
@@ -53,11 +54,14 @@ class ProbeCase:
     received_at: datetime = field(default=PROBE_TIME)
 
 
+# How the case stands besides its unit and category; `location`: where the matter lies instead of the
+# unit's own region — outside the scope, or in scope but apart from the unit (三跨).
 SHAPES: dict[str, dict[str, Any]] = {
     "plain": {},
     "litigation": {"litigation": "pending"},
     "concluded": {"history": History(prior_cases=3, concluded=True)},
     "elsewhere": {"location": "outside"},
+    "across": {"location": "apart"},
 }
 
 
@@ -99,19 +103,44 @@ def _probes(rules: CompiledRules, outside: str | None) -> Iterator[ProbeCase]:
     directory = rules.directory
     categories = sorted(rules.categories)
     shapes = [
-        (shape, {k: v for k, v in changes.items() if k != "location"}, "location" in changes)
+        (shape, {k: v for k, v in changes.items() if k != "location"}, changes.get("location"))
         for shape, changes in SHAPES.items()
-        if outside is not None or "location" not in changes
     ]
+    towns = _far_towns(rules)
     for region in directory.scope_regions():
-        here = Location(region=region)
-        elsewhere = Location(region=outside) if outside is not None else here
+        where = {None: Location(region=region)}
+        if outside is not None:
+            where["outside"] = Location(region=outside)
+        apart = next((town for town in towns if directory.apart(region, town)), None)
+        if apart is not None:
+            where["apart"] = Location(region=apart)
         for department in sorted(directory.departments_at(region)):
             unit = f"{region}:{department}"
             for shape, values, moved in shapes:
-                location = elsewhere if moved else here
+                location = where.get(moved)
+                if location is None:
+                    continue
                 for category in categories:
                     yield ProbeCase(f"{unit} {category} {shape}", unit, category, location, unit, **values)
+
+
+def _far_towns(rules: CompiledRules) -> list[str]:
+    """A town (or the lowest region) in each of two different cities of the scope, so every unit of
+    the scope lies apart from at least one of them."""
+    directory = rules.directory
+    chosen: list[str] = []
+    cities: set[str] = set()
+    for region in directory.scope_regions():
+        if directory.tree.level(region) not in ("town", "village"):
+            continue
+        city = directory.tree.ancestor_at(region, "city")
+        key = city.code if city is not None else region
+        if key not in cities:
+            cities.add(key)
+            chosen.append(region)
+        if len(chosen) == 2:
+            break
+    return chosen
 
 
 def _collect(pipeline: Pipeline, batch: list[Routing], found: dict[str, list[str]]) -> None:

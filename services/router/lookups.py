@@ -235,6 +235,9 @@ class Lookups:
             else:
                 competent = None
             return Found(start, competent, above_scope=competent is None)
+        if competent is None and anchor == "covering":
+            # No such department at or above the lowest level covering both: its government decides.
+            return Found(start, self._find_up(start, "gov"))
         return Found(start, competent)
 
     # Many matters share a county: these two are cached by what they depend on, not by the matter.
