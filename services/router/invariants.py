@@ -108,7 +108,7 @@ def _probes(rules: CompiledRules, outside: str | None) -> Iterator[ProbeCase]:
     ]
     towns = _far_towns(rules)
     for region in directory.scope_regions():
-        where = {None: Location(region=region)}
+        where: dict[str | None, Location] = {None: Location(region=region)}
         if outside is not None:
             where["outside"] = Location(region=outside)
         apart = next((town for town in towns if directory.apart(region, town)), None)
