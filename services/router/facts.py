@@ -101,7 +101,7 @@ def split_unit(unit: str) -> tuple[str, str]:
 
 def case_facts(case: CaseLike, rules: CompiledRules, lookups: Lookups | None = None) -> tuple[Facts, CaseContext]:
     lookups = lookups or Lookups(rules)
-    matter = case.location.region
+    matter = _known_place(case.location.region, rules)
     try:
         place = lookups.place(matter, case.received_by, case.target_unit, case.residence.region)
     except CaseError:
@@ -133,6 +133,16 @@ def case_facts(case: CaseLike, rules: CompiledRules, lookups: Lookups | None = N
         "sensitive_period": lookups.sensitive(case.received_at),
     }
     return facts, place.context
+
+
+def _known_place(region: str, rules: CompiledRules) -> str:
+    """The matter's region; a village the deployment did not add (intake accepts any 12-digit code
+    under a town of the table) is located at its town, where a village case goes anyway."""
+    tree = rules.directory.tree
+    if region in tree or len(region) != 12 or region.endswith("000"):
+        return region
+    town = region[:9]
+    return town if town in tree and tree.level(town) == "town" else region
 
 
 def _check_category(case: CaseLike, rules: CompiledRules) -> None:

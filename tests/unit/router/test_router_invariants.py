@@ -272,9 +272,12 @@ def test_bad_villages_are_refused_with_their_line(rules_copy: Path, entry: str, 
     assert f"rules/villages.yaml:{line}: " in str(caught.value) and message in str(caught.value)
 
 
-def test_a_village_unknown_to_the_rules_is_refused_naming_the_field(router: Router) -> None:
+def test_a_village_the_rules_do_not_list_is_located_at_its_town(router: Router) -> None:
+    """Intake accepts any 12-digit code under a known town: such a case is never lost at the router."""
+    decision = router.decide(make_case(category="neighbourhood", location="150627107299"))
+    assert decision.handling_unit == "150627107:committee"
     with pytest.raises(Exception, match=r"location\.region"):
-        router.decide(make_case(location="150627107299"))
+        router.decide(make_case(location="150627999299"))  # no such town
 
 
 def test_residence_must_be_a_known_region(router: Router) -> None:
