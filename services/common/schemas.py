@@ -12,6 +12,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstrai
 
 UnitId = Annotated[str, StringConstraints(pattern=r"^(\d{6}|\d{9}|\d{12}):[a-z_]+$")]
 RegionCode = Annotated[str, StringConstraints(pattern=r"^(\d{6}|\d{9}|\d{12})$")]
+CountyCode = Annotated[str, StringConstraints(pattern=r"^\d{6}$")]
 CategoryCode = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z_]*$", max_length=64)]
 
 Channel = Literal["letter", "visit", "online", "phone", "email", "mailbox", "referral", "assignment"]
@@ -44,15 +45,23 @@ class Location(Strict):
     region: RegionCode
 
 
+class Residence(Strict):
+    """The county of the petitioner's household registration or habitual residence (人户分离), never an address."""
+
+    region: CountyCode | None = None
+
+
 class History(Strict):
     prior_cases: int = Field(default=0, ge=0)
     open_case_id: str | None = None
     concluded: bool = False
+    open_case_overdue: bool = False  # 积案: the open case is past its handling deadline (the tracker knows)
 
 
 class Assignment(Strict):
     from_unit: UnitId
     due_days: int = Field(ge=1, le=365)
+    assigned_at: AwareDatetime | None = None  # the report clock starts here when given, else at reception
 
 
 class ReceivedCase(Strict):
@@ -70,6 +79,8 @@ class ReceivedCase(Strict):
     litigation: Litigation = "none"
     history: History = History()
     assignment: Assignment | None = None
+    residence: Residence = Residence()
+    new_facts: bool = False  # new facts or reasons about a concluded matter (§4.5b)
     summary: str = Field(default="", max_length=2000)
 
 

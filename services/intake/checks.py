@@ -125,6 +125,14 @@ def check_region(code: str, info: ValidationInfo) -> str:
     return code
 
 
+def check_county(code: str, info: ValidationInfo) -> str:
+    """人户分离: the residence is a county (区/县/旗) of the table, never anything finer."""
+    tree = context_of(info).regions
+    if code not in tree or tree.level(code) != "county":
+        raise custom_error("residence_not_county")
+    return code
+
+
 def check_unit(unit: str, info: ValidationInfo) -> str:
     if not region_known(context_of(info).regions, unit.split(":", 1)[0]):
         raise custom_error("unit_region_unknown")
@@ -140,6 +148,12 @@ def check_category(code: str, info: ValidationInfo) -> str:
 def check_received_at(value: datetime, info: ValidationInfo) -> datetime:
     if value > context_of(info).current_time() + CLOCK_SKEW:
         raise custom_error("received_at_future")
+    return value
+
+
+def check_assigned_at(value: datetime, info: ValidationInfo) -> datetime:
+    if value > context_of(info).current_time() + CLOCK_SKEW:
+        raise custom_error("assigned_at_future")
     return value
 
 

@@ -20,6 +20,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Not an administrative division code in the official table (a 12-digit village code needs its town).",
         "行政区划代码不在官方区划表中（12位村级代码须属于已有的乡镇）。",
     ),
+    "residence_not_county": (
+        "Not a county-level (6-digit) division code in the official table.",
+        "不是官方区划表中的县级（6位）行政区划代码。",
+    ),
     "unit_region_unknown": (
         "The unit id's region part is not an administrative division code in the official table.",
         "单位标识中的行政区划代码不在官方区划表中。",
@@ -79,6 +83,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "上级转送事项不设报告期限；需要报送办理结果的，渠道应为“上级交办”。",
     ),
     "received_at_future": ("received_at is in the future.", "登记时间晚于当前时间。"),
+    "assigned_at_future": ("assigned_at is in the future.", "交办时间晚于当前时间。"),
     # Authentication, scopes, idempotency (HTTP headers and Kafka envelopes).
     "api_key_missing": (
         "An API key is required: send it in the X-API-Key header.",

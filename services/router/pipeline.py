@@ -87,7 +87,11 @@ def routed_json(received: ReceivedLike, decision_json: bytes, at_json: bytes) ->
     case_id = to_json(case.case_id)
     assigned = case.assignment
     assignment = (
-        f'{{"from_unit":"{assigned.from_unit}","due_days":{assigned.due_days}}}'.encode() if assigned else b"null"
+        f'{{"from_unit":"{assigned.from_unit}","due_days":{assigned.due_days},"assigned_at":'.encode()
+        + to_json(assigned.assigned_at)
+        + b"}"
+        if assigned
+        else b"null"
     )
     value = b"".join(
         (

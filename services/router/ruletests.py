@@ -143,3 +143,14 @@ def compare(expect: dict[str, Any], decision: Decision) -> list[str]:
 def uncovered(rules: CompiledRules, outcomes: list[Outcome]) -> list[Rule]:
     fired = {rule_id for outcome in outcomes if outcome.decision for rule_id in outcome.decision.trace}
     return [rule for rule in rules.all_rules() if rule.id not in fired]
+
+
+def coverage_report(rules: CompiledRules, missing: list[Rule]) -> list[str]:
+    """Per table file, as `opa test --coverage` reports per file: rules exercised, and each one not."""
+    lines = []
+    absent = {rule.id for rule in missing}
+    for table in rules.tables.values():
+        hit = sum(1 for rule in table.rules if rule.id not in absent)
+        lines.append(f"  {table.file}: {hit}/{len(table.rules)}")
+        lines += [f"    not exercised: {rule.file}:{rule.line} {rule.id}" for rule in table.rules if rule.id in absent]
+    return lines

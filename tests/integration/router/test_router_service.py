@@ -178,6 +178,39 @@ async def test_malformed_records_go_to_the_dead_letter_topic_naming_the_field(
     assert metric("xf_router_dead_letters_total", reason="undecidable") - before["undecidable"] == 1
 
 
+async def test_issue_11_fields_on_the_real_broker(kafka: Settings, wiring: Wiring, outputs: Outputs) -> None:
+    """residence, new_facts, history.open_case_overdue and assignment.assigned_at in case.received;
+    the flags and the own-complaint rule in case.routed; assigned_at carried for the tracker."""
+    cases = [
+        case("I11-SEPARATION", residence={"region": "150602"}),
+        case("I11-NEWFACTS", history={"prior_cases": 3, "concluded": True}, new_facts=True),
+        case("I11-CONCLUDED", history={"prior_cases": 3, "concluded": True}),
+        case("I11-BACKLOG", history={"prior_cases": 1, "open_case_id": "XF-OPEN-9", "open_case_overdue": True}),
+        case("I11-OWN", received_by="150000:hrss", target_unit="150000:hrss"),
+        case(
+            "I11-ASSIGNED",
+            channel="assignment",
+            assignment={"from_unit": "150600:petition", "due_days": 20, "assigned_at": "2026-05-01T09:00:00+08:00"},
+        ),
+    ]
+    await publish(kafka, wiring.received, [record(c) for c in cases])
+    routed = {c.case_id: (await outputs.routed_for(c.case_id))[0]["data"] for c in cases}
+    assert routed["I11-SEPARATION"]["decision"]["flags"] == ["first_time", "separation"]
+    assert routed["I11-SEPARATION"]["decision"]["handling_unit"] == "150627:hrss"
+    assert (routed["I11-NEWFACTS"]["decision"]["disposition"], routed["I11-NEWFACTS"]["decision"]["flags"]) == (
+        "forward",
+        ["repeat"],
+    )
+    assert routed["I11-CONCLUDED"]["decision"]["disposition"] == "reject_concluded"
+    assert "backlog" in routed["I11-BACKLOG"]["decision"]["flags"]
+    assert routed["I11-OWN"]["decision"]["handling_unit"] == "150000:gov"
+    assert routed["I11-ASSIGNED"]["assignment"] == {
+        "from_unit": "150600:petition",
+        "due_days": 20,
+        "assigned_at": "2026-05-01T09:00:00+08:00",
+    }
+
+
 async def test_a_redelivered_case_yields_the_same_event(kafka: Settings, wiring: Wiring, outputs: Outputs) -> None:
     received = case("REDELIVERED-1")
     event_id = str(uuid.uuid4())
