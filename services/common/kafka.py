@@ -13,10 +13,14 @@ from typing import Any
 from faststream.kafka import KafkaBroker
 from faststream.kafka.message import KafkaMessage
 
+from services.common.bounded import Limits
 from services.common.envelope import Envelope, to_bytes
 from services.common.settings import Settings
 
 JSON_HEADERS = {"content-type": "application/json"}
+# What a consumer reads of one record before it parses it (services.common.bounded): the largest event is a
+# case.submitted with 50,000 characters of content (≈150 kB); Kafka itself takes records up to ≈1 MB.
+RECORD_LIMITS = Limits(max_bytes=512 * 1024, max_depth=32)
 
 
 def client_options(settings: Settings) -> dict[str, Any]:

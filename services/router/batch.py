@@ -84,7 +84,11 @@ async def queue_batch(router: Router, producer: AIOKafkaProducer, wiring: Wiring
     letters: list[Letter] = []
     accepted: list[tuple[ConsumerRecord[bytes, bytes], ReceivedLike]] = []
     for record in records:
-        parsed = parse_received(record.value or b"")
+        try:
+            parsed = parse_received(record.value or b"")
+        except Exception as error:  # a bug must not stop the partition: the record is dead-lettered
+            log.exception("reading %s/%s@%s failed", record.topic, record.partition, record.offset)
+            parsed = Malformed(f"internal error: {type(error).__name__}", "internal")
         if isinstance(parsed, Malformed):
             letters.append(Letter(record, parsed.reason, parsed.kind, parsed.case_id))
         else:

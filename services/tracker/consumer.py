@@ -16,7 +16,6 @@ lock-conflict errors are not the record's fault: they propagate, and the batch i
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -27,9 +26,12 @@ import asyncpg
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
+from services.common.bounded import Refused as Unbounded
+from services.common.bounded import load_json
 from services.common.deadletter import dead_letter_event
 from services.common.envelope import Envelope, now, wrap
 from services.common.errors import describe_validation_error
+from services.common.kafka import RECORD_LIMITS
 from services.common.lifecycle import LIFECYCLE_TYPE, LifecycleBody, LifecycleEvent
 from services.common.schemas import ReceivedCase, RoutedCase
 from services.common.topics import CASE_LIFECYCLE, CASE_RECEIVED, CASE_ROUTED, DEADLETTER
@@ -82,7 +84,12 @@ class Malformed:
 
 
 def parse(topic: str, value: bytes) -> Incoming | Malformed:
-    """The event in a record of case.received, case.routed or case.lifecycle."""
+    """The event in a record of case.received, case.routed or case.lifecycle, read within the bounds of
+    `services.common.bounded` first (nothing below recurses on or converts what they refuse)."""
+    try:
+        body = load_json(value, RECORD_LIMITS)
+    except Unbounded as refused:
+        return Malformed(f"(body): {refused}")
     try:
         if topic == CASE_RECEIVED.name:
             received = _RECEIVED.model_validate_json(value)
@@ -100,9 +107,9 @@ def parse(topic: str, value: bytes) -> Incoming | Malformed:
             _check_envelope(envelope, LIFECYCLE_TYPE, event.case_id)
             return Incoming(event.event_id, event.case_id, event.type, event.actor, event.at, event)
     except ValidationError as error:
-        return Malformed(describe_validation_error(error), _case_id_of(value))
+        return Malformed(describe_validation_error(error), _case_id_of(body))
     except ValueError as error:
-        return Malformed(str(error), _case_id_of(value))
+        return Malformed(str(error), _case_id_of(body))
     return Malformed(f"the tracker does not consume {topic}")
 
 
@@ -113,11 +120,8 @@ def _check_envelope(envelope: Envelope[Any], expected_type: str, case_id: str) -
         raise ValueError(f"caseid: the envelope names {envelope.caseid!r}, the event {case_id!r}")
 
 
-def _case_id_of(value: bytes) -> str:
-    try:
-        caseid = json.loads(value).get("caseid")
-    except (ValueError, AttributeError):
-        return "unknown"
+def _case_id_of(body: object) -> str:
+    caseid = body.get("caseid") if isinstance(body, dict) else None
     return caseid if isinstance(caseid, str) and 0 < len(caseid) <= 100 else "unknown"
 
 
