@@ -61,7 +61,7 @@ class TrackerService:
             CONSUMER,
             middlewares=[KafkaPrometheusMiddleware(registry=REGISTRY, app_name="xf_tracker")],
         )
-        self.consumer = Consumer(self.resolver, self.publish)
+        self.consumer = Consumer(self.resolver, self.publish, max_attempts=settings.consumer_max_attempts)
         self.broker.subscriber(
             *(topic.name for topic in CONSUMED),
             group_id=CONSUMER,
