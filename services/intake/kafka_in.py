@@ -27,7 +27,7 @@ from services.intake.submission import Submission
 from services.intake.validation import validate_submission
 
 SUBMITTED_TYPE = "case.submitted"
-RefusalReason = Literal["envelope", "invalid", "unknown_source", "forbidden", "conflict"]
+RefusalReason = Literal["envelope", "invalid", "unknown_source", "forbidden", "conflict", "internal"]
 MAX_ID = 200
 
 

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
+from functools import partial
 from typing import Any
 
 import asyncpg
@@ -17,7 +18,9 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import REGISTRY
 
+from services.common.attempts import isolate_failures
 from services.common.db import Conn
+from services.common.deadletter import send_dead_letter
 from services.common.kafka import make_broker, publish, raw_body
 from services.common.runtime import mount_operational_routes, records_of, running
 from services.common.settings import Settings
@@ -109,9 +112,23 @@ class IntakeService:
         return outcomes
 
     async def on_submitted(self, body: Any, message: KafkaMessage) -> None:
-        """Upstream systems' cases: the envelope id is the idempotency key, the source names the client."""
+        """Upstream systems' cases: the envelope id is the idempotency key, the source names the client.
+        A record whose acceptance keeps failing is dead-lettered after XF_CONSUMER_MAX_ATTEMPTS tries."""
         records = records_of(message)
         metrics.CONSUMED_BATCH.labels("submitted").observe(len(records))
+        await isolate_failures(
+            records,
+            self.accept_records,
+            self.give_up,
+            attempts=self.settings.consumer_max_attempts,
+            what="case.submitted records",
+        )
+
+    async def give_up(self, record: ConsumerRecord[bytes, bytes], error: Exception) -> None:
+        internal = field_error("", "record_refused", reason=f"internal error {type(error).__name__}")
+        await self.refuse(record, Refused("internal", (internal,)))
+
+    async def accept_records(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
         async with self.pool.acquire() as conn:
             publishing = await clients.publishing_clients(conn)
             read: list[Submitted | Refused] = [read_submitted(record.value, publishing) for record in records]
@@ -133,14 +150,14 @@ class IntakeService:
 
     async def refuse(self, record: ConsumerRecord[bytes, bytes], refused: Refused) -> None:
         if refused.reason != "conflict":  # conflicts were counted by submit()
-            outcome = "invalid" if refused.reason in ("envelope", "invalid") else "forbidden"
+            outcome = "invalid" if refused.reason in ("envelope", "invalid", "internal") else "forbidden"
             metrics.SUBMISSIONS.labels("kafka", outcome).inc()
         metrics.count_failures(refused.errors)
         metrics.DEAD_LETTERS.labels(refused.reason).inc()
         envelope = dead_letter_for(
             refused, topic=record.topic, partition=record.partition, offset=record.offset, consumer=CONSUMER
         )
-        await publish(self.broker, DEADLETTER.name, envelope)
+        await send_dead_letter(partial(publish, self.broker, DEADLETTER.name), envelope)
 
     # --- outcomes in ----------------------------------------------------------------------------
 
