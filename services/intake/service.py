@@ -22,6 +22,7 @@ from services.common.attempts import isolate_failures
 from services.common.db import Conn
 from services.common.deadletter import send_dead_letter
 from services.common.kafka import make_broker, publish, raw_body
+from services.common.progress import ConsumerProgress, assignment_of, stalled_groups
 from services.common.runtime import mount_operational_routes, records_of, running
 from services.common.settings import Settings
 from services.common.topics import CASE_LIFECYCLE, CASE_ROUTED, CASE_SUBMITTED, DEADLETTER, ensure_topics
@@ -57,12 +58,13 @@ class IntakeService:
             settings, CONSUMER, middlewares=[KafkaPrometheusMiddleware(registry=REGISTRY, app_name="xf_intake")]
         )
         # At least once: offsets are committed after the batch's transaction (and dead letters).
+        self.progress: list[ConsumerProgress] = []
         for topics, group_id, handler in (
-            ((CASE_SUBMITTED.name,), CONSUMER, self.on_submitted),
-            ((CASE_ROUTED.name, CASE_LIFECYCLE.name), OUTCOMES_CONSUMER, self.on_outcomes),
+            ((CASE_SUBMITTED,), CONSUMER, self.on_submitted),
+            ((CASE_ROUTED, CASE_LIFECYCLE), OUTCOMES_CONSUMER, self.on_outcomes),
         ):
-            self.broker.subscriber(
-                *topics,
+            subscriber = self.broker.subscriber(
+                *(topic.name for topic in topics),
                 group_id=group_id,
                 batch=True,
                 max_records=500,
@@ -70,7 +72,13 @@ class IntakeService:
                 auto_offset_reset="earliest",
                 ack_policy=AckPolicy.NACK_ON_ERROR,
                 decoder=raw_body,
-            )(handler)
+            )
+            subscriber(handler)
+            self.progress.append(
+                ConsumerProgress(
+                    settings, service="intake", group=group_id, topics=topics, assignment=assignment_of(subscriber)
+                )
+            )
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -204,6 +212,10 @@ class IntakeService:
         await self.connect_kafka()
         await run_relay(self.pool, broker_publisher(self.broker))
 
+    async def watch_progress(self) -> None:
+        await self.kafka_ready.wait()
+        await asyncio.gather(*(progress.watch() for progress in self.progress))
+
 
 def create_app(settings: Settings) -> FastAPI:
     service = IntakeService(settings)
@@ -216,6 +228,7 @@ def create_app(settings: Settings) -> FastAPI:
                 service.connect_then_relay(),
                 watch_backlog(service.pool),
                 run_purge(service.pool, Retention.from_settings(settings)),
+                service.watch_progress(),
             ):
                 yield
         finally:
@@ -228,7 +241,7 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.service = service
-    mount_operational_routes(app)
+    mount_operational_routes(app, stalled=lambda: stalled_groups(service.progress))
     install_api(app)
     return app
 
