@@ -16,6 +16,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "services.demo.cli",
     "services.dashboards.cli",
     "services.report.cli",
+    "services.deadletters.cli",
 )
 
 

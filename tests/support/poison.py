@@ -11,12 +11,13 @@ from __future__ import annotations
 import copy
 import json
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from services.common.envelope import wrap
 from services.common.lifecycle import LIFECYCLE_TYPE, LifecycleBody, parse_lifecycle
 from services.common.schemas import Decision, Location, ReceivedCase, RoutedCase
+from services.intake.identity import id_number_check_char
 
 DEEP = b"[" * 100_000 + b"]" * 100_000
 FAR_TIME = "9999-12-31T23:59:59-12:00"
@@ -125,3 +126,20 @@ FIELDS = {
 def poison_for(topic: str, good: dict[str, Any]) -> dict[str, bytes]:
     text_field, number_field, time_field = FIELDS[topic]
     return poison_records(good, text_field=text_field, number_field=number_field, time_field=time_field)
+
+
+def submission(at: datetime, n: int) -> dict[str, Any]:
+    """A valid intake submission (channel online), received at `at`; `n` varies the identity number."""
+    first17 = f"150627{datetime(1980, 1, 1) + timedelta(days=n * 37):%Y%m%d}{n % 1000:03d}"
+    return {
+        "channel": "online",
+        "received_by": "150627:petition",
+        "category": "wage_arrears",
+        "location": {"region": "150627107", "address": "札萨克镇某工地宿舍"},
+        "petitioner": {"kind": "person", "name": "测试丙", "id_number": first17 + id_number_check_char(first17)},
+        "people_count": 1,
+        "litigation": "none",
+        "summary": "某建筑工地拖欠农民工工资约三个月。",
+        "content": "反映工资被拖欠。",
+        "received_at": at.isoformat(),
+    }
