@@ -151,6 +151,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "The record was refused before parsing: {reason}.",
         "消息在解析前被拒绝：{reason}。",
     ),
+    "record_failed": (
+        "The record could not be processed ({reason}); it was tried {attempts} times.",
+        "消息无法处理（{reason}），已尝试 {attempts} 次。",
+    ),
     "json_type": ("The body must be a JSON object.", "请求体应为 JSON 对象。"),
 }
 _FALLBACK_ZH = "取值无效。"

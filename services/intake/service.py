@@ -133,7 +133,12 @@ class IntakeService:
         )
 
     async def give_up(self, record: ConsumerRecord[bytes, bytes], error: Exception) -> None:
-        internal = field_error("", "record_refused", reason=f"internal error {type(error).__name__}")
+        internal = field_error(
+            "",
+            "record_failed",
+            reason=f"internal error {type(error).__name__}",
+            attempts=self.settings.consumer_max_attempts,
+        )
         await self.refuse(record, Refused("internal", (internal,)))
 
     async def accept_records(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
