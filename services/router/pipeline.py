@@ -29,10 +29,10 @@ class Malformed:
     case_id: str = "unknown"
 
 
-def parse_received(value: bytes) -> ReceivedLike | Malformed:
+def parse_received(value: bytes, latest: datetime | None = None) -> ReceivedLike | Malformed:
     """The received event, read by the fast structs (wire.py) or, when they refuse it, within the bounds of
-    `services.common.bounded` by the pydantic models."""
-    fast = read_fast(value)
+    `services.common.bounded` by the pydantic models. `latest`: `wire.horizon()`, once per batch."""
+    fast = read_fast(value, latest)
     if fast is not None:
         if fast.type != "case.received":
             return Malformed(f"type: expected 'case.received', got {fast.type!r}", "wrong_type", fast.caseid)
