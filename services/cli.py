@@ -17,6 +17,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "services.demo.cli",
     "services.dashboards.cli",
     "services.report.cli",
+    "services.deadletters.cli",
 )
 
 

@@ -15,6 +15,7 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.message import KafkaMessage
 from faststream.security import BaseSecurity, SASLScram512
 
+from services.common.bounded import Limits
 from services.common.envelope import Envelope, to_bytes
 from services.common.secret_files import kafka_credentials_path, read_kafka_credentials
 from services.common.settings import Settings
@@ -22,6 +23,9 @@ from services.common.settings import Settings
 JSON_HEADERS = {"content-type": "application/json"}
 # The stack's own super user: what a process on the developer's machine uses when it has no principal.
 STACK_ADMIN = "admin"
+# What a consumer reads of one record before it parses it (services.common.bounded): the largest event is a
+# case.submitted with 50,000 characters of content (≈150 kB); Kafka itself takes records up to ≈1 MB.
+RECORD_LIMITS = Limits(max_bytes=512 * 1024, max_depth=32)
 
 
 class MissingKafkaCredentials(RuntimeError):

@@ -78,13 +78,20 @@ def configure_logging(settings: Settings) -> None:
     )
 
 
-def mount_operational_routes(app: FastAPI, *, ready: Any = None) -> None:
-    """`/healthz` for liveness (and readiness when `ready()` is given) and `/metrics` for Prometheus."""
+def mount_operational_routes(
+    app: FastAPI, *, ready: Any = None, stalled: Callable[[], list[str]] | None = None
+) -> None:
+    """`/healthz` for liveness (and readiness when `ready()` is given) and `/metrics` for Prometheus.
+    `/healthz` answers 503 while `stalled()` names consumer groups that have records waiting and make no
+    progress (services.common.progress)."""
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
         if ready is not None and not ready():
             raise HTTPException(status_code=503, detail="starting")
+        stuck = stalled() if stalled is not None else []
+        if stuck:
+            raise HTTPException(status_code=503, detail=f"consumer stalled: {'; '.join(stuck)}")
         return {"status": "ok"}
 
     @app.get("/metrics", include_in_schema=False)

@@ -6,10 +6,31 @@ name, phone or address cannot ride along by accident.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
+# When something happened, as every event tells it: not before the system's era, not in the future beyond
+# the clock drift of another system, and expressible in UTC (9999-12-31T23:59:59-12:00 is not: converting
+# it, as PostgreSQL and every comparison with another zone do, overflows).
+EARLIEST_EVENT_TIME = datetime(1990, 1, 1, tzinfo=UTC)
+EVENT_TIME_SKEW = timedelta(hours=1)
+
+
+def check_event_time(value: datetime) -> datetime:
+    try:
+        instant = value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("a time that cannot be expressed in UTC") from None
+    if instant < EARLIEST_EVENT_TIME:
+        raise ValueError(f"a time before {EARLIEST_EVENT_TIME:%Y-%m-%d}")
+    if instant > datetime.now(UTC) + EVENT_TIME_SKEW:
+        raise ValueError(f"a time more than {EVENT_TIME_SKEW} in the future")
+    return value
+
+
+EventTime = Annotated[AwareDatetime, AfterValidator(check_event_time)]
 UnitId = Annotated[str, StringConstraints(pattern=r"^(\d{6}|\d{9}|\d{12}):[a-z_]+$")]
 RegionCode = Annotated[str, StringConstraints(pattern=r"^(\d{6}|\d{9}|\d{12})$")]
 CountyCode = Annotated[str, StringConstraints(pattern=r"^\d{6}$")]
@@ -61,14 +82,14 @@ class History(Strict):
 class Assignment(Strict):
     from_unit: UnitId
     due_days: int = Field(ge=1, le=365)
-    assigned_at: AwareDatetime | None = None  # the report clock starts here when given, else at reception
+    assigned_at: EventTime | None = None  # the report clock starts here when given, else at reception
 
 
 class ReceivedCase(Strict):
     """`case.received` data: what the router and the tracker learn of a case."""
 
     case_id: str = Field(min_length=1, max_length=64)
-    received_at: AwareDatetime
+    received_at: EventTime
     channel: Channel
     received_by: UnitId
     category: CategoryCode
@@ -105,9 +126,9 @@ class RoutedCase(Strict):
 
     case_id: str = Field(min_length=1, max_length=64)
     received_event_id: str
-    routed_at: AwareDatetime
+    routed_at: EventTime
     # Carried so the tracker can start clocks without a second lookup.
-    received_at: AwareDatetime
+    received_at: EventTime
     channel: Channel
     people_count: int = Field(ge=1)
     category: CategoryCode

@@ -90,6 +90,13 @@ class Settings(BaseSettings):
     # Running clocks `xf deadlines reapply` moves to the current policy per transaction.
     tracker_reapply_batch: int = Field(default=200, gt=0)
 
+    # Every consumer: how often a record whose effect fails (not for a connection error) is tried before it
+    # is dead-lettered; how long a consumer with records waiting may go without progress before /healthz
+    # answers 503 (xf_consumer_stalled); how often its progress is measured.
+    consumer_max_attempts: int = Field(default=3, ge=1, le=100)
+    consumer_stall_seconds: float = Field(default=120.0, gt=0)
+    consumer_progress_interval: float = Field(default=5.0, gt=0)
+
     @model_validator(mode="after")
     def _stack_secrets(self) -> Settings:
         """Secrets not given explicitly come from the stack directory when `xf stack up` made them there."""

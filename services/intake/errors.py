@@ -152,6 +152,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "union_tag_invalid": ("kind must be one of {expected_tags}.", "kind 应为以下之一：{expected_tags}。"),
     "union_tag_not_found": ("kind is required.", "缺少 kind。"),
     "json_invalid": ("The body is not valid JSON.", "请求体不是有效的 JSON。"),
+    "record_refused": (
+        "The record was refused before parsing: {reason}.",
+        "消息在解析前被拒绝：{reason}。",
+    ),
+    "record_failed": (
+        "The record could not be processed ({reason}); it was tried {attempts} times.",
+        "消息无法处理（{reason}），已尝试 {attempts} 次。",
+    ),
     "json_type": ("The body must be a JSON object.", "请求体应为 JSON 对象。"),
 }
 _FALLBACK_ZH = "取值无效。"

@@ -14,8 +14,11 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
+from services.common.bounded import Refused as Unbounded
+from services.common.bounded import load_json
 from services.common.deadletter import dead_letter_event
 from services.common.envelope import Envelope
+from services.common.kafka import RECORD_LIMITS
 from services.common.lifecycle import LifecycleEvent, parse_lifecycle
 from services.common.schemas import DeadLetter, RoutedCase
 from services.intake.auth import Client, client_for_source, submission_refusals
@@ -24,7 +27,7 @@ from services.intake.submission import Submission
 from services.intake.validation import validate_submission
 
 SUBMITTED_TYPE = "case.submitted"
-RefusalReason = Literal["envelope", "invalid", "unknown_source", "forbidden", "conflict"]
+RefusalReason = Literal["envelope", "invalid", "unknown_source", "forbidden", "conflict", "internal"]
 MAX_ID = 200
 
 
@@ -49,9 +52,9 @@ class Refused:
 
 def read_submitted(value: bytes | None, clients: list[Client]) -> Submitted | Refused:
     try:
-        envelope = json.loads(value or b"")
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        envelope = None
+        envelope = load_json(value or b"", RECORD_LIMITS)
+    except Unbounded as refused:
+        return Refused("envelope", (field_error("", "record_refused", reason=refused.code),))
     if not isinstance(envelope, dict):
         return Refused("envelope", (field_error("", "envelope_invalid"),))
     event_id, source = _text(envelope, "id"), _text(envelope, "source")
@@ -93,16 +96,17 @@ def dead_letter_for(
 
 def read_routed(value: bytes | None) -> Envelope[RoutedCase] | None:
     try:
+        load_json(value or b"", RECORD_LIMITS)
         return Envelope[RoutedCase].model_validate_json(value or b"")
-    except ValidationError:
+    except (Unbounded, ValidationError):
         return None
 
 
 def read_lifecycle(value: bytes | None) -> LifecycleEvent | None:
     """The lifecycle body, from an envelope (`data`) or bare."""
     try:
-        decoded = json.loads(value or b"")
+        decoded = load_json(value or b"", RECORD_LIMITS)
         body = decoded.get("data", decoded) if isinstance(decoded, dict) else decoded
         return parse_lifecycle(body)
-    except (UnicodeDecodeError, ValueError):  # JSONDecodeError and ValidationError are ValueErrors
+    except ValueError:  # Refused and ValidationError are ValueErrors
         return None

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
+from functools import partial
 from typing import Any
 
 import asyncpg
@@ -17,8 +18,11 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import REGISTRY
 
+from services.common.attempts import isolate_failures
 from services.common.db import Conn
+from services.common.deadletter import send_dead_letter
 from services.common.kafka import make_broker, publish, raw_body
+from services.common.progress import ConsumerProgress, assignment_of, stalled_groups
 from services.common.runtime import mount_operational_routes, records_of, running
 from services.common.settings import Settings
 from services.common.topics import CASE_LIFECYCLE, CASE_ROUTED, CASE_SUBMITTED, DEADLETTER, ensure_topics
@@ -57,12 +61,13 @@ class IntakeService:
             settings, CONSUMER, middlewares=[KafkaPrometheusMiddleware(registry=REGISTRY, app_name="xf_intake")]
         )
         # At least once: offsets are committed after the batch's transaction (and dead letters).
+        self.progress: list[ConsumerProgress] = []
         for topics, group_id, handler in (
-            ((CASE_SUBMITTED.name,), CONSUMER, self.on_submitted),
-            ((CASE_ROUTED.name, CASE_LIFECYCLE.name), OUTCOMES_CONSUMER, self.on_outcomes),
+            ((CASE_SUBMITTED,), CONSUMER, self.on_submitted),
+            ((CASE_ROUTED, CASE_LIFECYCLE), OUTCOMES_CONSUMER, self.on_outcomes),
         ):
-            self.broker.subscriber(
-                *topics,
+            subscriber = self.broker.subscriber(
+                *(topic.name for topic in topics),
                 group_id=group_id,
                 batch=True,
                 max_records=500,
@@ -70,7 +75,13 @@ class IntakeService:
                 auto_offset_reset="earliest",
                 ack_policy=AckPolicy.NACK_ON_ERROR,
                 decoder=raw_body,
-            )(handler)
+            )
+            subscriber(handler)
+            self.progress.append(
+                ConsumerProgress(
+                    settings, service="intake", group=group_id, topics=topics, assignment=assignment_of(subscriber)
+                )
+            )
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -112,9 +123,28 @@ class IntakeService:
         return outcomes
 
     async def on_submitted(self, body: Any, message: KafkaMessage) -> None:
-        """Upstream systems' cases: the envelope id is the idempotency key, the source names the client."""
+        """Upstream systems' cases: the envelope id is the idempotency key, the source names the client.
+        A record whose acceptance keeps failing is dead-lettered after XF_CONSUMER_MAX_ATTEMPTS tries."""
         records = records_of(message)
         metrics.CONSUMED_BATCH.labels("submitted").observe(len(records))
+        await isolate_failures(
+            records,
+            self.accept_records,
+            self.give_up,
+            attempts=self.settings.consumer_max_attempts,
+            what="case.submitted records",
+        )
+
+    async def give_up(self, record: ConsumerRecord[bytes, bytes], error: Exception) -> None:
+        internal = field_error(
+            "",
+            "record_failed",
+            reason=f"internal error {type(error).__name__}",
+            attempts=self.settings.consumer_max_attempts,
+        )
+        await self.refuse(record, Refused("internal", (internal,)))
+
+    async def accept_records(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
         async with self.pool.acquire() as conn:
             publishing = await clients.publishing_clients(conn)
             read: list[Submitted | Refused] = [read_submitted(record.value, publishing) for record in records]
@@ -136,14 +166,14 @@ class IntakeService:
 
     async def refuse(self, record: ConsumerRecord[bytes, bytes], refused: Refused) -> None:
         if refused.reason != "conflict":  # conflicts were counted by submit()
-            outcome = "invalid" if refused.reason in ("envelope", "invalid") else "forbidden"
+            outcome = "invalid" if refused.reason in ("envelope", "invalid", "internal") else "forbidden"
             metrics.SUBMISSIONS.labels("kafka", outcome).inc()
         metrics.count_failures(refused.errors)
         metrics.DEAD_LETTERS.labels(refused.reason).inc()
         envelope = dead_letter_for(
             refused, topic=record.topic, partition=record.partition, offset=record.offset, consumer=CONSUMER
         )
-        await publish(self.broker, DEADLETTER.name, envelope)
+        await send_dead_letter(partial(publish, self.broker, DEADLETTER.name), envelope)
 
     # --- outcomes in ----------------------------------------------------------------------------
 
@@ -190,6 +220,10 @@ class IntakeService:
         await self.connect_kafka()
         await run_relay(self.pool, broker_publisher(self.broker))
 
+    async def watch_progress(self) -> None:
+        await self.kafka_ready.wait()
+        await asyncio.gather(*(progress.watch() for progress in self.progress))
+
 
 def create_app(settings: Settings) -> FastAPI:
     service = IntakeService(settings)
@@ -202,6 +236,7 @@ def create_app(settings: Settings) -> FastAPI:
                 service.connect_then_relay(),
                 watch_backlog(service.pool),
                 run_purge(service.pool, Retention.from_settings(settings)),
+                service.watch_progress(),
             ):
                 yield
         finally:
@@ -214,7 +249,7 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.service = service
-    mount_operational_routes(app)
+    mount_operational_routes(app, stalled=lambda: stalled_groups(service.progress))
     install_api(app)
     return app
 

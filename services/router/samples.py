@@ -23,7 +23,7 @@ from services.router.model import CompiledRules
 CHANNELS = (("online", 34), ("letter", 22), ("visit", 22), ("phone", 14), ("mailbox", 4), ("email", 2))
 OUT_OF_SCOPE = ("110101001", "110105", "310115", "440305")
 TARGET_DEPARTMENTS = ("hrss", "natres", "housing", "env", "gov", "police")
-YEAR_START = datetime(2026, 1, 1, tzinfo=UTC)
+YEAR_START = datetime(2025, 1, 1, tzinfo=UTC)  # a past year: event times are never in the future
 
 
 def sample_bodies(rules: CompiledRules, count: int, seed: int = 7) -> list[dict[str, Any]]:

@@ -25,7 +25,8 @@ from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import REGISTRY
 
 from services.common.kafka import client_options, make_broker
-from services.common.runtime import mount_operational_routes, on_changes
+from services.common.progress import ConsumerProgress, assignment_of, stalled_groups
+from services.common.runtime import mount_operational_routes, on_changes, running
 from services.common.settings import Settings
 from services.common.topics import ALL_TOPICS, CASE_RECEIVED, CASE_ROUTED, DEADLETTER, Topic, ensure_topics
 from services.router import metrics
@@ -95,6 +96,13 @@ class RouterService:
             decoder=_no_decoding,
         )
         self.subscriber(self.on_received)
+        self.progress = ConsumerProgress(
+            settings,
+            service=CONSUMER,
+            group=self.wiring.group,
+            topics=(Topic(self.wiring.received, CASE_RECEIVED.partitions, ""),),
+            assignment=assignment_of(self.subscriber),
+        )
 
     async def start(self, *, watch: bool = True) -> None:
         if self.wiring == Wiring():
@@ -205,11 +213,12 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await service.start()
         try:
-            yield
+            async with running(service.progress.watch()):
+                yield
         finally:
             await service.stop()
 
     app = FastAPI(title="xinfang router", lifespan=lifespan)
     app.state.service = service
-    mount_operational_routes(app)
+    mount_operational_routes(app, stalled=lambda: stalled_groups([service.progress]))
     return app

@@ -15,12 +15,13 @@ collector need not track them (gc=False), which matters with thousands of cases 
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 import msgspec
 
-from services.common.schemas import Channel, Litigation
+from services.common.bounded import Refused, check_typed
+from services.common.schemas import EARLIEST_EVENT_TIME, EVENT_TIME_SKEW, Channel, Litigation
 
 # The patterns of the pydantic schema, stricter (ASCII digits, `\Z`), checked by one regular
 # expression over the fields joined by NUL (which none of them can contain) instead of one each.
@@ -129,11 +130,18 @@ class EnvelopeView(msgspec.Struct, frozen=True, gc=False):
 _decode = msgspec.json.Decoder(WireEnvelope).decode
 
 
-def read_fast(value: bytes) -> EnvelopeView | None:
-    """The envelope, or None when these structs refuse it (then pydantic decides and explains)."""
+def horizon() -> datetime:
+    """The latest event time accepted now (a batch computes it once for all its records)."""
+    return datetime.now(UTC) + EVENT_TIME_SKEW
+
+
+def read_fast(value: bytes, latest: datetime | None = None) -> EnvelopeView | None:
+    """The envelope, or None when these structs or the bounds refuse it (then `services.common.bounded`
+    and pydantic decide and explain). The structs bound nesting, numbers and UTF-8 themselves."""
     try:
+        check_typed(value)
         wire = _decode(value)
-    except (msgspec.ValidationError, msgspec.DecodeError):
+    except (Refused, msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError):
         return None
     data = wire.data
     assignment = data.assignment
@@ -147,9 +155,18 @@ def read_fast(value: bytes) -> EnvelopeView | None:
         return None
     try:
         received_at = datetime.fromisoformat(data.received_at_text)
-        datetime.fromisoformat(wire.time)  # a real date and time, as pydantic demands
+        time = datetime.fromisoformat(wire.time)  # a real date and time, as pydantic demands
         assigned_at = None if assigned_text is None else datetime.fromisoformat(assigned_text)
     except ValueError:
+        return None
+    # The window of services.common.schemas.EventTime (its own check runs on the slow path and names it).
+    latest = latest or horizon()
+    try:
+        if not (EARLIEST_EVENT_TIME <= received_at <= latest and EARLIEST_EVENT_TIME <= time <= latest):
+            return None
+        if assigned_at is not None and not EARLIEST_EVENT_TIME <= assigned_at <= latest:
+            return None
+    except OverflowError:
         return None
     handover = None if assignment is None else AssignmentView(assignment.from_unit, assignment.due_days, assigned_at)
     case = ReceivedView(

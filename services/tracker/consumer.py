@@ -8,28 +8,33 @@ the Kafka offsets after this returns, so a crash anywhere replays the batch, and
 turns every replayed event into a no-op.
 Publishing before the commit means a crash between the two re-publishes with the same event ids.
 
-A record that breaks the batch with an unexpected error is retried alone; if it fails alone too it
-is dead-lettered as `internal` so that one bad record cannot stall its partition. Connection and
-lock-conflict errors are not the record's fault: they propagate, and the batch is redelivered.
+A record that breaks the batch with an unexpected error is retried alone, up to
+`XF_CONSUMER_MAX_ATTEMPTS` times; if it still fails it is dead-lettered as `internal` so that one bad
+record cannot stall its partition (services.common.attempts). Connection and lock-conflict errors are
+not the record's fault: they propagate, and the batch is redelivered. Dead letters are sent by
+services.common.deadletter.send_dead_letter, which falls back to a minimal letter and never fails.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import asyncpg
-from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
-from services.common.deadletter import dead_letter_event
+from services.common.attempts import TRANSIENT_ERRORS, isolate_failures
+from services.common.bounded import Refused as Unbounded
+from services.common.bounded import load_json
+from services.common.deadletter import dead_letter_event, send_dead_letter
 from services.common.envelope import Envelope, now, wrap
 from services.common.errors import describe_validation_error
+from services.common.kafka import RECORD_LIMITS
 from services.common.lifecycle import LIFECYCLE_TYPE, LifecycleBody, LifecycleEvent
 from services.common.schemas import ReceivedCase, RoutedCase
 from services.common.topics import CASE_LIFECYCLE, CASE_RECEIVED, CASE_ROUTED, DEADLETTER
@@ -41,21 +46,6 @@ from services.tracker.records import PolicyResolver
 log = logging.getLogger("xf.tracker.consumer")
 CONSUMER = "tracker"
 SOURCE = "xinfang/tracker"
-
-# Errors that say nothing about the record: let the batch be redelivered.
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,
-    asyncio.TimeoutError,
-    asyncpg.exceptions.InterfaceError,
-    asyncpg.exceptions.PostgresConnectionError,
-    asyncpg.exceptions.DeadlockDetectedError,
-    asyncpg.exceptions.SerializationError,
-    asyncpg.exceptions.LockNotAvailableError,
-    asyncpg.exceptions.TooManyConnectionsError,
-    asyncpg.exceptions.AdminShutdownError,
-    asyncpg.exceptions.CannotConnectNowError,
-    KafkaError,
-)
 
 # Parametrised once: building a generic model per record is costly.
 _RECEIVED = Envelope[ReceivedCase]
@@ -82,7 +72,12 @@ class Malformed:
 
 
 def parse(topic: str, value: bytes) -> Incoming | Malformed:
-    """The event in a record of case.received, case.routed or case.lifecycle."""
+    """The event in a record of case.received, case.routed or case.lifecycle, read within the bounds of
+    `services.common.bounded` first (nothing below recurses on or converts what they refuse)."""
+    try:
+        body = load_json(value, RECORD_LIMITS)
+    except Unbounded as refused:
+        return Malformed(f"(body): {refused}")
     try:
         if topic == CASE_RECEIVED.name:
             received = _RECEIVED.model_validate_json(value)
@@ -100,9 +95,9 @@ def parse(topic: str, value: bytes) -> Incoming | Malformed:
             _check_envelope(envelope, LIFECYCLE_TYPE, event.case_id)
             return Incoming(event.event_id, event.case_id, event.type, event.actor, event.at, event)
     except ValidationError as error:
-        return Malformed(describe_validation_error(error), _case_id_of(value))
+        return Malformed(describe_validation_error(error), _case_id_of(body))
     except ValueError as error:
-        return Malformed(str(error), _case_id_of(value))
+        return Malformed(str(error), _case_id_of(body))
     return Malformed(f"the tracker does not consume {topic}")
 
 
@@ -113,11 +108,8 @@ def _check_envelope(envelope: Envelope[Any], expected_type: str, case_id: str) -
         raise ValueError(f"caseid: the envelope names {envelope.caseid!r}, the event {case_id!r}")
 
 
-def _case_id_of(value: bytes) -> str:
-    try:
-        caseid = json.loads(value).get("caseid")
-    except (ValueError, AttributeError):
-        return "unknown"
+def _case_id_of(body: object) -> str:
+    caseid = body.get("caseid") if isinstance(body, dict) else None
     return caseid if isinstance(caseid, str) and 0 < len(caseid) <= 100 else "unknown"
 
 
@@ -133,9 +125,10 @@ class BatchEffects:
 
 
 class Consumer:
-    def __init__(self, resolver: PolicyResolver, publish: Publish) -> None:
+    def __init__(self, resolver: PolicyResolver, publish: Publish, *, max_attempts: int = 3) -> None:
         self.resolver = resolver
         self.publish = publish
+        self.max_attempts = max_attempts
 
     async def handle(self, pool: asyncpg.Pool, records: Sequence[Record]) -> None:
         metrics.BATCH_EVENTS.observe(len(records))
@@ -143,22 +136,13 @@ class Consumer:
             await self._handle(pool, records)
 
     async def _handle(self, pool: asyncpg.Pool, records: Sequence[Record]) -> None:
-        try:
-            await self._batch(pool, records)
-        except TRANSIENT_ERRORS:
-            raise
-        except Exception:
-            if len(records) == 1:
-                await self._internal_failure(pool, records[0])
-                return
-            log.exception("a batch of %d records failed; retrying them one by one", len(records))
-            for record in records:
-                try:
-                    await self._batch(pool, [record])
-                except TRANSIENT_ERRORS:
-                    raise
-                except Exception:
-                    await self._internal_failure(pool, record)
+        async def handle(some: Sequence[Record]) -> None:
+            await self._batch(pool, some)
+
+        async def give_up(record: Record, error: Exception) -> None:
+            await self._internal_failure(pool, record)
+
+        await isolate_failures(records, handle, give_up, attempts=self.max_attempts, what="tracker records")
 
     async def _batch(self, pool: asyncpg.Pool, records: Sequence[Record]) -> None:
         effects = BatchEffects()
@@ -189,7 +173,14 @@ class Consumer:
 
     async def _flush(self, effects: BatchEffects) -> None:
         if effects.outgoing:
-            await asyncio.gather(*(self.publish(topic, envelope) for topic, envelope in effects.outgoing))
+            await asyncio.gather(
+                *(
+                    send_dead_letter(partial(self.publish, topic), envelope)
+                    if topic == DEADLETTER.name
+                    else self.publish(topic, envelope)
+                    for topic, envelope in effects.outgoing
+                )
+            )
             effects.outgoing.clear()
 
     async def process(self, batch: CaseBatch, record: Record, incoming: Incoming, effects: BatchEffects) -> None:
@@ -354,8 +345,21 @@ class Consumer:
         effects.outgoing.append((DEADLETTER.name, envelope))
 
     async def _internal_failure(self, pool: asyncpg.Pool, record: Record) -> None:
+        """Refuse the record as `internal` (audited); if even that fails, dead-letter it without the database."""
+        try:
+            await self._refuse_internal(pool, record)
+        except TRANSIENT_ERRORS:
+            raise
+        except Exception:
+            where = f"{record.topic}/{record.partition}@{record.offset}"
+            log.exception("refusing %s failed; dead-lettering it without the database", where)
+            effects = BatchEffects()
+            self._dead_letter(effects, record, "internal", "could not be processed", "unknown", event_id=None)
+            await self._flush(effects)
+
+    async def _refuse_internal(self, pool: asyncpg.Pool, record: Record) -> None:
         where = f"{record.topic}/{record.partition}@{record.offset}"
-        log.exception("record %s cannot be applied; dead-lettering it", where)
+        log.error("record %s cannot be applied; dead-lettering it", where)
         effects = BatchEffects()
         incoming = parse(record.topic, record.value)
         if isinstance(incoming, Malformed):

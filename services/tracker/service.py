@@ -21,6 +21,7 @@ from prometheus_client import REGISTRY
 from services.common.db import create_pool, migrate
 from services.common.envelope import Envelope
 from services.common.kafka import make_broker, publish, raw_body
+from services.common.progress import ConsumerProgress, assignment_of, stalled_groups
 from services.common.runtime import every, mount_operational_routes, records_of, running
 from services.common.settings import Settings
 from services.common.topics import CASE_LIFECYCLE, CASE_RECEIVED, CASE_ROUTED, ensure_topics
@@ -61,8 +62,8 @@ class TrackerService:
             CONSUMER,
             middlewares=[KafkaPrometheusMiddleware(registry=REGISTRY, app_name="xf_tracker")],
         )
-        self.consumer = Consumer(self.resolver, self.publish)
-        self.broker.subscriber(
+        self.consumer = Consumer(self.resolver, self.publish, max_attempts=settings.consumer_max_attempts)
+        subscriber = self.broker.subscriber(
             *(topic.name for topic in CONSUMED),
             group_id=CONSUMER,
             batch=True,
@@ -71,7 +72,11 @@ class TrackerService:
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.NACK_ON_ERROR,
             decoder=raw_body,
-        )(self.on_records)
+        )
+        subscriber(self.on_records)
+        self.progress = ConsumerProgress(
+            settings, service=CONSUMER, group=CONSUMER, topics=CONSUMED, assignment=assignment_of(subscriber)
+        )
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -139,17 +144,15 @@ def create_app(settings: Settings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await service.start()
-        lag = gauges.LagProbe(settings, CONSUMER, CONSUMED)
-        await lag.start()
         try:
             async with running(
                 service.run_scanner(),
-                gauges.keep_fresh(service.pool, lag, settings.tracker_gauge_interval),
+                service.progress.watch(),
+                gauges.keep_fresh(service.pool, service.progress, settings.tracker_gauge_interval),
                 service.reloader.watch(),
             ):
                 yield
         finally:
-            await lag.stop()
             await service.stop()
 
     app = FastAPI(
@@ -159,7 +162,7 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.service = service
-    mount_operational_routes(app)
+    mount_operational_routes(app, stalled=lambda: stalled_groups([service.progress]))
     install_api(app, service)
     return app
 

@@ -163,7 +163,7 @@ async def test_malformed_records_go_to_the_dead_letter_topic_naming_the_field(
     )
 
     not_json = await outputs.dead_letter_for("DLQ-NOTJSON")
-    assert "Invalid JSON" in not_json["data"]["reason"] and not_json["data"]["consumer"] == "router"
+    assert "(body): not_json: " in not_json["data"]["reason"] and not_json["data"]["consumer"] == "router"
     assert not_json["data"]["topic"] == wiring.received and not_json["data"]["offset"] is not None
     absent = await outputs.dead_letter_for('"DLQ-MISSING"')
     assert absent["data"]["reason"] == "data.category: Field required" and absent["caseid"] == "DLQ-MISSING"

@@ -97,6 +97,10 @@ EDGES: list[tuple[str, list[Any]]] = [
     ("data.received_at", ["2026-05-06T10:00:00+0800", "2026-05-06T10:00:00+08", "2026-05-06T10:00:60Z", 0]),
     # msgspec rounds a seventh fractional digit, pydantic truncates it: the structs must refuse it
     ("data.received_at", ["2026-05-06T10:00:00.1234567Z", "2026-05-06T10:00:00.9999995+08:00", "2026-05-06t10:00:00z"]),
+    # the window of services.common.schemas.EventTime
+    ("time", ["1989-12-31T23:59:59Z", "1990-01-01T00:00:00Z", "9999-12-31T23:59:59-12:00", "2999-01-01T00:00:00Z"]),
+    ("data.received_at", ["1989-12-31T23:59:59+00:00", "9999-12-31T23:59:59-12:00", "0001-01-01T00:00:00+14:00"]),
+    ("data.summary", ["a\x00b", "a\x1fb", "a\tb"]),
     ("data.location.region", ["150627107\n", "１５０６２７", "١٥٠٦٢٧", "15062", "1506271071", "150627107001"]),
     ("data.received_by", ["150627:Petition", "150627:petition\n", "150627:", ":petition", "150627:pe-tition"]),
     ("data.target_unit", [None, MISSING, "150627107:gov", "150627:hrss ", 150627, "", "\x01", "\x00150627:gov"]),
