@@ -20,6 +20,7 @@ from prometheus_client import REGISTRY
 
 from services.common.db import create_pool, migrate
 from services.common.envelope import Envelope
+from services.common.http_edge import install_edge
 from services.common.kafka import make_broker, publish, raw_body
 from services.common.runtime import every, mount_operational_routes, records_of, running
 from services.common.settings import Settings
@@ -161,6 +162,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.service = service
     mount_operational_routes(app)
     install_api(app, service)
+    install_edge(app, settings)
     return app
 
 
