@@ -31,6 +31,7 @@ from limits import RateLimitItem, parse_many
 from limits.storage import MemoryStorage
 from limits.strategies import SlidingWindowCounterRateLimiter
 
+from services.common.bounded import Limits, Refused, load_json
 from services.common.settings import Settings
 
 Scope = MutableMapping[str, Any]
@@ -45,6 +46,10 @@ EDGE_MESSAGES: dict[str, tuple[str, str]] = {
     "body_timeout": (
         "The request body did not arrive within {seconds} seconds.",
         "请求体未在{seconds}秒内传完。",
+    ),
+    "json_refused": (
+        "The body is not JSON within bounds ({reason}): too deep, a number out of range, or not UTF-8.",
+        "请求体不是符合限制的 JSON（{reason}）：嵌套过深、数值超出范围或不是 UTF-8 编码。",
     ),
     "content_length_invalid": ("The Content-Length header is not a number.", "Content-Length 请求头不是数字。"),
     "rate_limited": (
@@ -85,10 +90,21 @@ class EdgeLimits:
     per_address: tuple[RateLimitItem, ...] = ()
     auth_failures: tuple[RateLimitItem, ...] = ()
     lockout_seconds: float = 300.0
+    # For an app that lets its framework parse JSON bodies (the tracker): a JSON body is read here
+    # with `services.common.bounded` first (depth, numbers, UTF-8), and refused 422 naming the body.
+    json: Limits | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings, larger_bodies: Iterable[str] = ()) -> EdgeLimits:
+    def from_settings(
+        cls, settings: Settings, larger_bodies: Iterable[str] = (), *, check_json: bool = False
+    ) -> EdgeLimits:
+        json_limits = Limits(
+            max(settings.http_max_body_bytes, settings.http_max_batch_body_bytes),
+            settings.http_max_json_depth,
+            refuse_control=False,
+        )
         return cls(
+            json=json_limits if check_json else None,
             max_body=settings.http_max_body_bytes,
             larger_bodies={path: settings.http_max_batch_body_bytes for path in larger_bodies},
             body_timeout=settings.http_body_timeout,
@@ -149,6 +165,12 @@ class EdgeGuard:
             return
         if body is None:  # the client went away before its body arrived
             return
+        if self.limits.json is not None and body and _is_json(scope):
+            try:
+                load_json(body, self.limits.json)
+            except Refused as refused:
+                await Refusal(422, "json_refused", reason=refused.code).send(send)
+                return
         await self.app(scope, _replay(body, receive), self._watch_failures(send, address, key))
 
     def admit(self, address: str, key: bytes | None) -> None:
@@ -229,6 +251,11 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
+def _is_json(scope: Scope) -> bool:
+    content_type = _header(scope, b"content-type") or b""
+    return content_type.split(b";")[0].strip().lower() in (b"application/json", b"")
+
+
 def _replay(body: bytes, receive: Receive) -> Receive:
     """The body in one message, then whatever the server says next (a disconnect)."""
     delivered = False
@@ -260,7 +287,7 @@ def unavailable_errors() -> tuple[type[BaseException], ...]:
     )
 
 
-def install_edge(app: Any, settings: Settings, *, larger_bodies: Iterable[str] = ()) -> EdgeGuard:
+def install_edge(app: Any, settings: Settings, *, larger_bodies: Iterable[str] = (), check_json: bool = False) -> None:
     """The guard around a FastAPI app, and 503 + Retry-After for an unreachable dependency."""
     from fastapi import Request
     from fastapi.responses import Response
@@ -280,6 +307,4 @@ def install_edge(app: Any, settings: Settings, *, larger_bodies: Iterable[str] =
 
     for error in unavailable:
         app.add_exception_handler(error, on_unavailable)
-    limits = EdgeLimits.from_settings(settings, larger_bodies)
-    app.add_middleware(EdgeGuard, limits=limits)
-    return EdgeGuard  # type: ignore[return-value]
+    app.add_middleware(EdgeGuard, limits=EdgeLimits.from_settings(settings, larger_bodies, check_json=check_json))

@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationInfo
 
+from services.common.bounded import control_paths
 from services.common.regions import RegionTree, official_regions
 from services.intake.errors import custom_error
 from services.intake.identity import (
@@ -171,6 +172,15 @@ def check_unit(unit: str, info: ValidationInfo) -> str:
 def unit_known(directory: UnitDirectory | None, unit: str) -> bool:
     """Whether the directory has this unit (always, when no directory could be read)."""
     return directory is None or directory.has_unit(unit)
+
+
+def refuse_control(text: str) -> str:
+    """Text without NUL or another control character (tab and line breaks are fine): PostgreSQL cannot
+    store NUL, and the others only hide what a text says. (Submissions are walked whole instead, by
+    validation.validate_submission.)"""
+    if control_paths(text):
+        raise custom_error("control_character")
+    return text
 
 
 def refuse_epoch(value: object) -> object:

@@ -162,7 +162,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.service = service
     mount_operational_routes(app)
     install_api(app, service)
-    install_edge(app, settings)
+    install_edge(app, settings, check_json=True)
     return app
 
 

@@ -185,9 +185,7 @@ def test_xf_service_runs_its_module_from_our_image(services: dict[str, Any], nam
 
 
 def test_infrastructure_ports_match_settings(services: dict[str, Any]) -> None:
-    assert [(p, t) for _, p, t in ports_of(services["prometheus"])] == [
-        (settings_default("prometheus_port"), 9090)
-    ]
+    assert [(p, t) for _, p, t in ports_of(services["prometheus"])] == [(settings_default("prometheus_port"), 9090)]
     # The host side uses the local stack's PostgreSQL port, so `xf` on the host reaches it unchanged.
     assert [(p, t) for _, p, t in ports_of(services["postgres"])] == [(settings_default("pg_port"), 5432)]
     assert [(p, t) for _, p, t in ports_of(services["grafana"])] == [(3000, 3000)]
@@ -306,10 +304,7 @@ def test_kafka_init_creates_all_topics(services: dict[str, Any]) -> None:
     tree = ast.parse(command[2])  # also proves the inline script is valid Python
 
     imported = {
-        (node.module, alias.name)
-        for node in ast.walk(tree)
-        if isinstance(node, ast.ImportFrom)
-        for alias in node.names
+        (node.module, alias.name) for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) for alias in node.names
     }
     assert ("services.common.topics", "ensure_topics") in imported
     calls = [
