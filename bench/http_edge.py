@@ -1,7 +1,8 @@
 """Benchmark: what intake's HTTP edge costs an attacker and holds against (issue 10, finding 5).
 
     .venv/bin/python bench/http_edge.py [--port-offset 700] [--bodies 4] [--body-mb 100]
-                                        [--wrong-keys 3000] [--idle 1000] [--watch 30] [--keep]
+                                        [--wrong-keys 3000] [--idle 1000] [--watch 30] [--outage 18]
+                                        [--phases memory,keys,idle,kafka] [--keep]
 
 Starts Kafka, PostgreSQL and intake (the real `python -m services.intake` process) in a stack
 directory of its own (`.stack-bench<offset>`), then, one after the other:
@@ -11,7 +12,9 @@ directory of its own (`.stack-bench<offset>`), then, one after the other:
 - wrong keys: `--wrong-keys` requests with random API keys from 16 concurrent clients: how many were
   answered 401 (checked) and how many 429 (throttled or locked out), and at what rate;
 - idle connections: `--idle` connections that send half a request line and then nothing: how many
-  intake still holds after 5, 15 and `--watch` seconds.
+  intake still holds after 5, 15 and `--watch` seconds;
+- Kafka outage: Kafka stopped for `--outage` seconds: the lines intake's log gained meanwhile, and how
+  many of them are aiokafka's "Unable connect" (`--phases` picks phases, default all four).
 
 It only uses the stack and settings modules every version has, so it measures an older checkout too:
 `git archive <commit> | tar -x -C DIR`, copy this file to DIR/bench/, and run it from DIR with
@@ -74,6 +77,9 @@ async def big_body(settings: Settings, size: int) -> str:
             line = await answered
         return line.decode(errors="replace").strip() or "closed"
     except (ConnectionError, TimeoutError) as error:
+        # Intake answered and closed while the body was still being sent: its answer, if it arrived.
+        if answered.done() and answered.exception() is None and answered.result():
+            return answered.result().decode(errors="replace").strip()
         return type(error).__name__
     finally:
         answered.cancel()
@@ -155,10 +161,29 @@ async def idle_phase(settings: Settings, args: argparse.Namespace) -> None:
     )
 
 
+async def outage_phase(settings: Settings, args: argparse.Namespace) -> None:
+    log = settings.stack_dir / "logs" / "intake.log"
+    start = log.stat().st_size
+    await asyncio.to_thread(stack.down, settings, ["kafka"], report=lambda line: None)
+    await asyncio.sleep(args.outage)
+    await asyncio.to_thread(stack.up, settings, ["kafka"], report=lambda line: None)
+    await asyncio.sleep(5)
+    with log.open("rb") as file:
+        file.seek(start)
+        lines = file.read().decode(errors="replace").splitlines()
+    unable = sum("Unable connect" in line for line in lines)
+    print(
+        f'  Kafka outage of {args.outage:.0f}s: intake logged {len(lines)} lines, {unable} of them "Unable connect…"',
+        flush=True,
+    )
+
+
+PHASES = {"memory": memory_phase, "keys": wrong_keys_phase, "idle": idle_phase, "kafka": outage_phase}
+
+
 async def measure(settings: Settings, args: argparse.Namespace) -> None:
-    await memory_phase(settings, args)
-    await wrong_keys_phase(settings, args)
-    await idle_phase(settings, args)
+    for name in args.phases.split(","):
+        await PHASES[name](settings, args)
 
 
 def main() -> int:
@@ -169,6 +194,8 @@ def main() -> int:
     parser.add_argument("--wrong-keys", type=int, default=3000)
     parser.add_argument("--idle", type=int, default=1000)
     parser.add_argument("--watch", type=int, default=30, help="seconds to watch the idle connections")
+    parser.add_argument("--outage", type=float, default=18.0, help="seconds Kafka is down")
+    parser.add_argument("--phases", default="memory,keys,idle,kafka", help="comma-separated: " + ",".join(PHASES))
     parser.add_argument("--keep", action="store_true", help="leave the stack running afterwards")
     args = parser.parse_args()
 
