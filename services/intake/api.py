@@ -37,6 +37,7 @@ from services.intake.api_models import (
     Submitted,
 )
 from services.intake.auth import (
+    CASE_ID_PATTERN,
     UNIT_PATTERN,
     Client,
     case_readable,
@@ -238,7 +239,9 @@ async def submit_cases(request: Request, client: ClientDep, conn: ConnDep) -> Ba
     responses=_error_docs(401, 403, 404, 422),
 )
 async def read_case(
-    client: ClientDep, conn: ConnDep, case_id: Annotated[str, Path(min_length=1, max_length=64)]
+    client: ClientDep,
+    conn: ConnDep,
+    case_id: Annotated[str, Path(min_length=1, max_length=64, pattern=CASE_ID_PATTERN)],
 ) -> CaseView:
     if not client.may("read"):
         raise ApiError(403, [role_error(client, "read")])

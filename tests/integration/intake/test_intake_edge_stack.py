@@ -165,3 +165,30 @@ async def test_listing_an_unknown_unit_is_refused(intake_stack: Settings) -> Non
         answer = await client.get("/v1/units/150627:nosuchdept/cases", headers=headers(intake_stack.intake_dev_api_key))
     assert answer.status_code == 422
     assert fields_and_codes(answer.json()) == {("unit_id", "unit_unknown")}
+
+
+async def test_a_case_number_with_a_nul_is_refused_not_queried(intake_stack: Settings) -> None:
+    async with http(intake_stack) as client:
+        answer = await client.get("/v1/cases/XF150627%00", headers=headers(intake_stack.intake_dev_api_key))
+    assert answer.status_code == 422
+    assert fields_and_codes(answer.json()) == {("case_id", "string_pattern_mismatch")}
+
+
+async def test_a_control_character_outside_the_cases_of_a_batch_is_refused(intake_stack: Settings) -> None:
+    body = {"cases": [{"case": case_body(), "idempotency_key": "key\u0000" + new_key()}]}
+    status, answer = await post_raw(intake_stack, json.dumps(body).encode(), "/v1/cases/batch")
+    assert status == 422
+    assert fields_and_codes(answer) == {("cases.0.idempotency_key", "control_character")}
+
+
+async def test_a_control_character_in_a_batch_item_refuses_that_item_only(intake_stack: Settings) -> None:
+    body = {
+        "cases": [
+            {"case": case_body(summary="欠薪\u0000"), "idempotency_key": new_key()},
+            {"case": case_body(), "idempotency_key": new_key()},
+        ]
+    }
+    status, answer = await post_raw(intake_stack, json.dumps(body).encode(), "/v1/cases/batch")
+    assert status == 200
+    assert [result["status"] for result in answer["results"]] == ["invalid", "accepted"]
+    assert answer["results"][0]["errors"][0]["field"] == "summary"

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from limits import parse_many
 
+from services.common.bounded import Limits
 from services.common.http_edge import EdgeGuard, EdgeLimits, Message, Receive, Scope, Send
 
 
@@ -160,4 +161,19 @@ async def test_a_content_length_that_is_not_a_number_is_refused(declared: bytes)
     scope = {"type": "http", "path": "/", "headers": [(b"content-length", declared)], "client": ("10.0.0.1", 1)}
     await guard(app)(scope, receive, send)
     assert sent[0]["status"] == 400
+    assert app.calls == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [(b"[" * 5000 + b"]" * 5000, "too_deep"), (b'{"days": ' + b"9" * 100_000 + b"}", "number_out_of_range")],
+)
+async def test_json_bodies_are_bounded_for_an_app_that_parses_its_own(body: bytes, reason: str) -> None:
+    app = Echo()
+    json_limits = Limits(1_000_000, 32, refuse_control=False)
+    async with client(guard(app, max_body=1_000_000, json=json_limits)) as http:
+        answer = await http.post("/v1/cases/X/extend", content=body, headers={"Content-Type": "application/json"})
+    assert answer.status_code == 422
+    assert answer.json()["errors"][0]["code"] == "json_refused"
+    assert reason in answer.json()["errors"][0]["message_en"]
     assert app.calls == 0
