@@ -8,7 +8,9 @@ In order, per request:
    read; otherwise the body is read here, counted as it arrives (chunked bodies too) and cut off with
    413 at the limit, and the whole of it must arrive within `body_timeout` (else 408). The application
    then gets the body in one piece.
-4. every 401 answered to a request that presented a key counts as a wrong key of its client address.
+4. for an app that lets FastAPI parse its JSON (the tracker), the body is read with
+   `services.common.bounded` first (depth, numbers, UTF-8): 422 naming the body;
+5. every 401 answered to a request that presented a key counts as a wrong key of its client address.
 
 The limits are in-process: several instances behind a load balancer each apply their own.
 Refusals have the APIs' error shape (`{"errors": [{field, code, message_en, message_zh}]}`) and close
@@ -27,6 +29,10 @@ from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import asyncpg
+from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
 from limits import RateLimitItem, parse_many
 from limits.storage import MemoryStorage
 from limits.strategies import SlidingWindowCounterRateLimiter
@@ -270,30 +276,26 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-def unavailable_errors() -> tuple[type[BaseException], ...]:
-    """What a request raises while PostgreSQL (or Kafka) cannot be reached: answered 503, not 500."""
-    import asyncpg
-    from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError
-
-    return (
-        OSError,  # connection refused or reset
-        TimeoutError,
-        asyncpg.PostgresConnectionError,
-        asyncpg.exceptions.OperatorInterventionError,  # shutting down, starting up, crashed
-        asyncpg.exceptions.TooManyConnectionsError,
-        asyncpg.InterfaceError,  # the pool or connection is closing
-        KafkaConnectionError,
-        KafkaTimeoutError,
-    )
+# What a request raises while PostgreSQL (or, for the tracker's actions, Kafka) cannot be reached:
+# answered 503 with Retry-After, not 500.
+UNAVAILABLE: tuple[type[Exception], ...] = (
+    OSError,  # connection refused or reset
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,  # shutting down, starting up, crashed
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.InterfaceError,  # the pool or connection is closing
+    KafkaConnectionError,
+    KafkaTimeoutError,
+)
 
 
-def install_edge(app: Any, settings: Settings, *, larger_bodies: Iterable[str] = (), check_json: bool = False) -> None:
-    """The guard around a FastAPI app, and 503 + Retry-After for an unreachable dependency."""
-    from fastapi import Request
-    from fastapi.responses import Response
-
+def install_edge(
+    app: FastAPI, settings: Settings, *, larger_bodies: Iterable[str] = (), check_json: bool = False
+) -> None:
+    """The guard around a FastAPI app (`larger_bodies`: paths with the batch limit; `check_json`: JSON
+    bodies bounded here, for an app that lets FastAPI parse them), and 503 for unreachable dependencies."""
     retry_after = settings.http_unavailable_retry_after
-    unavailable = unavailable_errors()
     log = logging.getLogger("xf.http")
 
     async def on_unavailable(request: Request, exc: Exception) -> Response:
@@ -305,6 +307,6 @@ def install_edge(app: Any, settings: Settings, *, larger_bodies: Iterable[str] =
             headers={"Retry-After": str(retry_after)},
         )
 
-    for error in unavailable:
+    for error in UNAVAILABLE:
         app.add_exception_handler(error, on_unavailable)
     app.add_middleware(EdgeGuard, limits=EdgeLimits.from_settings(settings, larger_bodies, check_json=check_json))

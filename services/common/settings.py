@@ -9,7 +9,8 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from limits import parse_many
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -99,6 +100,15 @@ class Settings(BaseSettings):
     # `log_repeat_burst` per `log_repeat_interval` seconds, then one line with the count.
     log_repeat_interval: float = Field(default=10.0, gt=0)
     log_repeat_burst: int = Field(default=5, gt=0)
+
+    @field_validator("http_rate_per_key", "http_rate_per_address", "http_auth_failures")
+    @classmethod
+    def _rates(cls, value: str) -> str:
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ValueError(f"not a rate such as '200/second' or '50/second;2000/minute': {value!r}") from None
+        return value
 
     @property
     def bootstrap_servers(self) -> str:
