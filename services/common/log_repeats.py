@@ -55,5 +55,7 @@ def install(interval: float, burst: int) -> RepeatFilter:
     """The filter on every handler of the root logger (a logger's own filters miss its children's records)."""
     repeat = RepeatFilter(interval, burst)
     for handler in logging.getLogger().handlers:
+        for old in [f for f in handler.filters if isinstance(f, RepeatFilter)]:  # installed twice: once
+            handler.removeFilter(old)
         handler.addFilter(repeat)
     return repeat

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 
 from services.common.log_repeats import RepeatFilter
+from services.common.runtime import configure_logging
+from services.common.settings import Settings
 
 
 class Clock:
@@ -37,3 +39,17 @@ def test_other_templates_loggers_and_info_lines_are_not_held_back() -> None:
     assert repeat.filter(record("Unable to update metadata %s", 1))
     assert repeat.filter(record("Unable connect %s", 1, name="xf.intake"))
     assert all(repeat.filter(record("routed %s", n, level=logging.INFO)) for n in range(100))
+
+
+def test_every_service_installs_it_with_its_logging() -> None:
+    root = logging.getLogger()
+    handler = logging.StreamHandler()
+    root.addHandler(handler)
+    try:
+        configure_logging(Settings(log_repeat_burst=3))
+        configure_logging(Settings(log_repeat_burst=3))
+        repeats = [f for f in handler.filters if isinstance(f, RepeatFilter)]
+        assert len(repeats) == 1
+        assert repeats[0].burst == 3
+    finally:
+        root.removeHandler(handler)
