@@ -17,6 +17,8 @@ from faststream.kafka.message import KafkaMessage
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from watchfiles import awatch
 
+from services.common import log_repeats
+from services.common.http_server import server_config
 from services.common.settings import Settings
 
 
@@ -76,6 +78,7 @@ def configure_logging(settings: Settings) -> None:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    log_repeats.install(settings.log_repeat_interval, settings.log_repeat_burst)
 
 
 def mount_operational_routes(
@@ -100,8 +103,10 @@ def mount_operational_routes(
 
 
 def serve(app: FastAPI, settings: Settings, port: int) -> None:
+    """Run the app under uvicorn with the connection limits of http_server (header deadline and size,
+    keep-alive, concurrency)."""
     configure_logging(settings)
-    uvicorn.run(app, host=settings.host, port=port, log_config=None, access_log=False, lifespan="on")
+    uvicorn.Server(server_config(app, settings, port)).run()
 
 
 def records_of(message: KafkaMessage) -> list[ConsumerRecord[bytes, bytes]]:

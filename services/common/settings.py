@@ -11,7 +11,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from limits import parse_many
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.common import secret_files
@@ -133,6 +134,43 @@ class Settings(BaseSettings):
     def dev_api_key(self) -> str | None:
         """Intake's development API key, or None: it exists only in development mode."""
         return (self.intake_dev_api_key or None) if self.dev_mode else None
+    # The HTTP edge of intake and the tracker (README "Limits of the HTTP edge"). Bodies: bytes of one
+    # request (of a batch), how deep its JSON may nest, seconds for all of it to arrive. Connections:
+    # seconds for a request's headers to arrive and their bytes, seconds an idle keep-alive connection
+    # is kept, concurrent connections and requests (beyond: 503). Rates in the notation of the `limits`
+    # library ("200/second;5000/minute"), per API key and per client address, each process its own;
+    # a client address with too many wrong keys is locked out (429) for `http_lockout_seconds`.
+    http_max_body_bytes: int = Field(default=1_048_576, gt=0)
+    http_max_batch_body_bytes: int = Field(default=8_388_608, gt=0)
+    http_max_json_depth: int = Field(default=32, gt=0)
+    http_body_timeout: float = Field(default=30.0, gt=0)
+    http_header_timeout: float = Field(default=10.0, gt=0)
+    http_max_header_bytes: int = Field(default=16_384, gt=0)
+    http_keep_alive_timeout: int = Field(default=5, gt=0)
+    http_max_concurrency: int = Field(default=1000, gt=0)
+    http_rate_per_key: str = "200/second"
+    http_rate_per_address: str = "400/second"
+    http_auth_failures: str = "20/minute"
+    http_lockout_seconds: float = Field(default=300.0, gt=0)
+    # Retry-After (seconds) of a 503 while PostgreSQL (or Kafka, for the tracker's actions) is unreachable.
+    http_unavailable_retry_after: int = Field(default=5, gt=0)
+    # Proxies whose X-Forwarded-For is believed (uvicorn's forwarded_allow_ips): the client address
+    # that rate limits and lock-outs count by.
+    http_forwarded_allow_ips: str = "127.0.0.1"
+
+    # Repeated log lines (same logger, level and message template, WARNING and above): at most
+    # `log_repeat_burst` per `log_repeat_interval` seconds, then one line with the count.
+    log_repeat_interval: float = Field(default=10.0, gt=0)
+    log_repeat_burst: int = Field(default=5, gt=0)
+
+    @field_validator("http_rate_per_key", "http_rate_per_address", "http_auth_failures")
+    @classmethod
+    def _rates(cls, value: str) -> str:
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ValueError(f"not a rate such as '200/second' or '50/second;2000/minute': {value!r}") from None
+        return value
 
     @property
     def bootstrap_servers(self) -> str:

@@ -48,6 +48,9 @@ _KEY_ID = re.compile(r"^[a-z0-9]{1,32}$")
 _CLIENT_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _REGION = re.compile(r"^(\d{6}|\d{9}|\d{12})$")
 UNIT_PATTERN = r"^(\d{6}|\d{9}|\d{12}):[a-z_]+$"
+# Case numbers are XF<region>-<date>-<sequence>; anything beyond letters, digits and dashes (a NUL that
+# PostgreSQL would refuse) is refused before a query.
+CASE_ID_PATTERN = r"^[A-Za-z0-9-]+$"
 _UNIT = re.compile(UNIT_PATTERN)
 _SOURCE = re.compile(r"^[^\s*]{1,200}\*?$|^\*$")
 # Units of these departments coordinate every department of their territory (see `subtree_filter`).

@@ -84,6 +84,19 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "received_at_future": ("received_at is in the future.", "登记时间晚于当前时间。"),
     "assigned_at_future": ("assigned_at is in the future.", "交办时间晚于当前时间。"),
+    "received_at_too_early": ("received_at is before {earliest}.", "登记时间早于{earliest}。"),
+    # Bodies read within bounds (services.common.bounded) and strings without control characters.
+    "control_character": (
+        "Must not contain NUL or another control character (tab and line breaks are allowed).",
+        "不得包含 NUL 等控制字符（制表符和换行除外）。",
+    ),
+    "too_large": ("The body is larger than allowed.", "请求体超过允许的大小。"),
+    "too_deep": ("The body's JSON is nested too deep.", "请求体的 JSON 嵌套层数过多。"),
+    "not_utf8": ("The body is not valid UTF-8.", "请求体不是有效的 UTF-8 编码。"),
+    "number_out_of_range": (
+        "The body holds a number beyond the range accepted (64-bit integers, finite decimals).",
+        "请求体中的数值超出允许范围（64位整数、有限小数）。",
+    ),
     # Authentication, scopes, idempotency (HTTP headers and Kafka envelopes).
     "api_key_missing": (
         "An API key is required: send it in the X-API-Key header.",
@@ -120,8 +133,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "case_not_found": ("No such case, or not one this client may read.", "信访事项不存在，或无权查看。"),
     "unit_unknown": (
-        "Not a unit id (<region code>:<department>) of a region in the official table.",
-        "不是有效的单位标识（<行政区划代码>:<部门>），或区划不在官方区划表中。",
+        "Not a unit of the organisation directory: <region code>:<department>, with a department that "
+        "exists in that region (rules/directory.yaml).",
+        "不是组织机构目录中的单位（<行政区划代码>:<部门>，且该地区设有此部门，见 rules/directory.yaml）。",
     ),
     "cursor_invalid": ("Not a cursor returned by this API.", "分页游标无效。"),
     # Pydantic's own error types.

@@ -21,14 +21,15 @@ from prometheus_client import REGISTRY
 from services.common.attempts import isolate_failures
 from services.common.db import Conn
 from services.common.deadletter import send_dead_letter
+from services.common.http_edge import install_edge
 from services.common.kafka import make_broker, publish, raw_body
 from services.common.progress import ConsumerProgress, assignment_of, stalled_groups
-from services.common.runtime import mount_operational_routes, records_of, running
+from services.common.runtime import mount_operational_routes, on_changes, records_of, running
 from services.common.settings import Settings
 from services.common.topics import CASE_LIFECYCLE, CASE_ROUTED, CASE_SUBMITTED, DEADLETTER, ensure_topics
 from services.intake import checks, clients, metrics
 from services.intake.accept import Conflict, Outcome, Request, Secrets, accept_many
-from services.intake.api import install_api
+from services.intake.api import BATCH_PATH, install_api
 from services.intake.auth import Client
 from services.intake.errors import field_error
 from services.intake.kafka_in import Refused, Submitted, dead_letter_for, read_lifecycle, read_routed, read_submitted
@@ -90,15 +91,24 @@ class IntakeService:
         return self._pool
 
     async def start(self) -> None:
-        try:  # categories a deployment adds in rules/categories.yaml are accepted too (DOMAIN.md §4.2)
-            checks.use_categories(await asyncio.to_thread(checks.deployment_categories, self.settings.rules_dir))
-        except Exception as error:
-            log.warning("rules/categories.yaml not read (%s): intake accepts the categories of DOMAIN.md §4.2", error)
+        await self.read_rules()
         self._pool = await open_store(self.settings.dsn)
         async with self._pool.acquire() as conn:
             await clients.ensure_dev_client(conn, self.settings.dev_api_key)
         if self.settings.dev_api_key:
             log.warning("development mode: the development API key is enabled (client 'dev')")
+
+    async def read_rules(self) -> None:
+        """The categories a deployment adds in rules/categories.yaml (DOMAIN.md §4.2) and its organisation
+        directory: intake accepts only what the router can route. Read at start and on every change."""
+        try:
+            checks.use_rules(*await asyncio.to_thread(checks.deployment_rules, self.settings.rules_dir))
+        except Exception as error:
+            log.warning(
+                "rules/ not read (%s): intake keeps the categories and directory it had (at start: the categories "
+                "of DOMAIN.md §4.2 and any unit of a known region)",
+                error,
+            )
 
     async def stop(self) -> None:
         await self.broker.stop()
@@ -237,6 +247,7 @@ def create_app(settings: Settings) -> FastAPI:
                 watch_backlog(service.pool),
                 run_purge(service.pool, Retention.from_settings(settings)),
                 service.watch_progress(),
+                on_changes(settings.rules_dir, service.read_rules, log),
             ):
                 yield
         finally:
@@ -250,7 +261,8 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.service = service
     mount_operational_routes(app, stalled=lambda: stalled_groups(service.progress))
-    install_api(app)
+    install_api(app, settings)
+    install_edge(app, settings, larger_bodies=[BATCH_PATH])
     return app
 
 

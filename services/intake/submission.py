@@ -25,11 +25,15 @@ output (DOMAIN.md §4.3, no personal data) leaves intake. Fields:
   numbers, phone numbers and e-mail addresses are refused anywhere in it, and so are the
   petitioner's own name, address and contacts. `content` (1-50000 characters): the full text,
   which may contain personal data and stays in intake.
-- `received_at`? (with UTC offset; defaults to now; at most a few minutes in the future),
+- `received_at`? (ISO 8601 text with UTC offset, never an epoch number; defaults to now; not before
+  1990 nor more than a few minutes in the future),
   `external_ref`? (the upstream system's own id, for idempotent resubmission).
 
-Strings are stripped; unknown fields are refused. Cross-field rules live in validation.py; use
-`validation.validate_submission` rather than `Submission.model_validate` to get all of them.
+Strings are stripped; unknown fields are refused; numbers are not coerced (`people_count` and
+`due_days` refuse true, "5" and 5.0); control characters are refused in every string (validation.py);
+every unit id must be a unit of the organisation directory (rules/directory.yaml, see checks.py).
+Cross-field rules live in validation.py; use `validation.validate_submission` rather than
+`Submission.model_validate` to get all of them.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StrictBool
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 
 from services.common.schemas import CategoryCode, Channel, CountyCode, Litigation, RegionCode, UnitId
 from services.intake.checks import (
@@ -52,6 +56,7 @@ from services.intake.checks import (
     check_region,
     check_summary,
     check_unit,
+    refuse_epoch,
 )
 
 PetitionerKind = Literal["person", "organisation", "anonymous"]
@@ -113,7 +118,7 @@ class Handover(Model):
     """Where a referral or assignment came from, and an assignment's report deadline."""
 
     from_unit: KnownUnit
-    due_days: int | None = Field(default=None, ge=1, le=365)
+    due_days: int | None = Field(default=None, ge=1, le=365, strict=True)
     # 交办时间: the assignment report clock starts here when given, else at reception (§5).
     assigned_at: Annotated[AwareDatetime, AfterValidator(check_assigned_at)] | None = None
 
@@ -140,7 +145,7 @@ class Submission(Model):
         description="信访人：person 个人、organisation 单位、anonymous 匿名（来访不可匿名）/ The petitioner: "
         "a person, an organisation, or anonymous (not on channel visit)."
     )
-    people_count: int = Field(default=1, ge=1, le=100_000, description="人数（人次）/ Number of people.")
+    people_count: int = Field(default=1, ge=1, le=100_000, strict=True, description="人数（人次）/ Number of people.")
     target_unit: KnownUnit | None = Field(default=None, description="被反映单位 / The unit complained about, if any.")
     litigation: Litigation = Field(
         default="none", description="涉法涉诉状态 / Status of any court, arbitration or reconsideration procedure."
@@ -166,7 +171,7 @@ class Submission(Model):
     content: Annotated[str, Field(min_length=1, max_length=50_000)] = Field(
         description="正文，可含个人信息，加密保存于受理系统 / Full text; may hold personal data; kept encrypted."
     )
-    received_at: Annotated[AwareDatetime, AfterValidator(check_received_at)] = Field(
+    received_at: Annotated[AwareDatetime, BeforeValidator(refuse_epoch), AfterValidator(check_received_at)] = Field(
         default_factory=_now,
         description="登记时间，须带时区；缺省为当前时间 / When it was received, with UTC offset; defaults to now.",
     )

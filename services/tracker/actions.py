@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 from services.common.lifecycle import LifecycleEvent, PauseReason, ReportKind, parse_lifecycle
 from services.common.schemas import UnitId
+from services.intake.checks import refuse_control, refuse_epoch
 from services.tracker import units
 from services.tracker.engine import CaseRecord
 
@@ -48,6 +49,8 @@ EVENT_TYPE: dict[str, str] = {
     "rereview": "rereviewed",
     "report": "reported",
 }
+# Free text of an action: it is stored and published, so no NUL nor other control characters.
+Text = Annotated[str, AfterValidator(refuse_control)]
 # How far in the future an action's `at` may lie (clock skew between a unit's machine and ours).
 MAX_FUTURE = timedelta(minutes=5)
 
@@ -55,7 +58,7 @@ MAX_FUTURE = timedelta(minutes=5)
 class Action(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    at: AwareDatetime | None = Field(
+    at: Annotated[AwareDatetime, BeforeValidator(refuse_epoch)] | None = Field(
         default=None, description="何时发生（默认现在）/ When it happened (default: now); with a UTC offset."
     )
 
@@ -65,18 +68,18 @@ class PlainAction(Action):
 
 
 class RejectAction(Action):
-    reason: str = Field(min_length=1, max_length=2000, description="不予受理的理由 / Why it is not accepted.")
+    reason: Text = Field(min_length=1, max_length=2000, description="不予受理的理由 / Why it is not accepted.")
 
 
 class ExtendAction(Action):
-    days: int = Field(ge=1, le=365, description="延长天数 / Days to add (the policy bounds the total).")
-    reason: str = Field(min_length=1, max_length=2000, description="延期理由 / Why.")
-    approved_by: str = Field(min_length=1, max_length=200, description="批准单位或职务 / Approving unit or role.")
+    days: int = Field(ge=1, le=365, strict=True, description="延长天数 / Days to add (the policy bounds the total).")
+    reason: Text = Field(min_length=1, max_length=2000, description="延期理由 / Why.")
+    approved_by: Text = Field(min_length=1, max_length=200, description="批准单位或职务 / Approving unit or role.")
 
 
 class PauseAction(Action):
     reason: PauseReason = Field(description="hearing 听证 / awaiting_material 补充材料 / other")
-    note: str = Field(default="", max_length=2000)
+    note: Text = Field(default="", max_length=2000)
 
 
 class RequestAction(Action):

@@ -20,6 +20,7 @@ from prometheus_client import REGISTRY
 
 from services.common.db import create_pool, migrate
 from services.common.envelope import Envelope
+from services.common.http_edge import install_edge
 from services.common.kafka import make_broker, publish, raw_body
 from services.common.progress import ConsumerProgress, assignment_of, stalled_groups
 from services.common.runtime import every, mount_operational_routes, records_of, running
@@ -164,6 +165,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.service = service
     mount_operational_routes(app, stalled=lambda: stalled_groups([service.progress]))
     install_api(app, service)
+    install_edge(app, settings, check_json=True)
     return app
 
 
