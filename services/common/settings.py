@@ -53,6 +53,14 @@ class Settings(BaseSettings):
     # so that `xf demo` and the tests work on a fresh stack. A deployment sets it empty to disable it and
     # creates its clients with `xf intake client add`.
     intake_dev_api_key: str = Field(default="xfk_dev_dev-only-intake-key-change-me")
+    # The development client's key for signing the Kafka records it publishes (services.common.signing),
+    # so that `xf demo` works on a fresh stack. Development only, like the key above.
+    intake_dev_signing_key: str = Field(default="xfsk_dev-only-partner-signing-key-change-me")
+    # The services' own key for signing the records they publish on topics partners write to
+    # (case.lifecycle), so that no partner can pass as the tracker. A deployment sets its own secret.
+    event_signing_key: str = Field(default="xfsk_dev-only-service-signing-key-change-me", min_length=16)
+    # How far a partner's signature time may lie from the broker's append time of its record (seconds).
+    signature_tolerance_seconds: float = Field(default=300.0, gt=0)
     # Intake's outbox: how long an event is kept after Kafka took it (never before), and how often
     # (seconds) and in batches of how many rows each intake process deletes the older ones.
     intake_outbox_retention_hours: float = Field(default=7 * 24.0, gt=0)

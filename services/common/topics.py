@@ -1,15 +1,24 @@
 """The Kafka topics of the pipeline, with their partition counts, in one place.
 
 Every topic is keyed by case id, so all events of one case land on one partition, in order.
+The topics partners write to stamp each record with the broker's append time (LogAppendTime), which a
+producer cannot choose: signatures (services.common.signing) are checked against it.
 """
 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+log = logging.getLogger("xf.topics")
+
+APPEND_TIME = {"message.timestamp.type": "LogAppendTime"}
 
 
 @dataclass(frozen=True)
@@ -17,12 +26,16 @@ class Topic:
     name: str
     partitions: int
     description: str
+    configs: Mapping[str, str] = field(default_factory=dict)
 
 
-CASE_SUBMITTED = Topic("case.submitted", 6, "cases published by upstream systems, into intake")
+CASE_SUBMITTED = Topic("case.submitted", 6, "cases published by upstream systems, into intake", APPEND_TIME)
 CASE_RECEIVED = Topic("case.received", 6, "accepted cases, without personal data, intake → router, tracker")
 CASE_ROUTED = Topic("case.routed", 6, "routing decisions, router → tracker")
-CASE_LIFECYCLE = Topic("case.lifecycle", 6, "lifecycle events from units' systems and the tracker API")
+CASE_LIFECYCLE = Topic(
+    "case.lifecycle", 6, "lifecycle events from units' systems and the tracker API, signed", APPEND_TIME
+)
+CASE_STATUS = Topic("case.status", 6, "a case's stage, unit and due dates after each change, tracker → intake")
 CASE_ALERT = Topic("case.alert", 3, "deadline warnings, overdue alerts and escalations from the tracker")
 DEADLETTER = Topic("case.deadletter", 3, "events that could not be processed, with the reason")
 
@@ -31,6 +44,7 @@ ALL_TOPICS: tuple[Topic, ...] = (
     CASE_RECEIVED,
     CASE_ROUTED,
     CASE_LIFECYCLE,
+    CASE_STATUS,
     CASE_ALERT,
     DEADLETTER,
 )
@@ -43,12 +57,23 @@ async def ensure_topics(bootstrap_servers: str, topics: tuple[Topic, ...] = ALL_
     try:
         existing = set(await admin.list_topics())
         missing = [t for t in topics if t.name not in existing]
+        configured = [t for t in topics if t.configs and t.name in existing]
+        if configured:  # topics created before they had these settings get them now (idempotent)
+            try:
+                await admin.alter_configs(
+                    [ConfigResource(ConfigResourceType.TOPIC, t.name, dict(t.configs)) for t in configured]
+                )
+            except KafkaError as error:  # not this principal's right: the operator sets them (README)
+                log.warning("topic settings not applied (%s)", error)
         if not missing:
             return []
         # Another service may create one between our list and create.
         with contextlib.suppress(TopicAlreadyExistsError):
             await admin.create_topics(
-                [NewTopic(t.name, num_partitions=t.partitions, replication_factor=1) for t in missing]
+                [
+                    NewTopic(t.name, num_partitions=t.partitions, replication_factor=1, topic_configs=dict(t.configs))
+                    for t in missing
+                ]
             )
         return [t.name for t in missing]
     finally:

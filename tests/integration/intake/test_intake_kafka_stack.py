@@ -18,6 +18,7 @@ from intake_helpers import (
     publish_raw,
     publish_submitted,
     read_events,
+    signing_key,
     submitted_event,
     unique_name,
 )
@@ -58,7 +59,8 @@ async def test_published_cases_are_accepted_once_and_refusals_are_dead_lettered(
     forbidden = submitted_event(case_body("visit"), source=f"it/{restricted}")
     allowed = submitted_event(case_body("letter"), source=f"it/{restricted}")
     wrong_type = {**submitted_event(case_body("letter")), "type": "case.received"}
-    await publish_submitted(settings, [good, repeat, invalid, forbidden, allowed, wrong_type])
+    await publish_submitted(settings, [good, repeat, invalid, wrong_type])
+    await publish_submitted(settings, [forbidden, allowed], await signing_key(settings, restricted))
     await publish_submitted(settings, [changed])
 
     await publish_raw(settings, "case.submitted", [(b"garbage", b"\xff not json")])

@@ -14,8 +14,11 @@ from zoneinfo import ZoneInfo
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from services.common.envelope import Envelope, to_bytes, wrap
+from services.common.kafka import raw_headers
 from services.common.lifecycle import LIFECYCLE_TYPE, LifecycleBody, parse_lifecycle
 from services.common.schemas import Assignment, Decision, Disposition, Location, ReceivedCase, RoutedCase
+from services.common.settings import Settings
+from services.common.signing import Signer, service_signer
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 T = TypeVar("T")
@@ -99,11 +102,20 @@ def lifecycle(case: str, type_: str, at: datetime, *, event_id: str | None = Non
 TOPIC_OF = {"case.received": "case.received", "case.routed": "case.routed", LIFECYCLE_TYPE: "case.lifecycle"}
 
 
-async def publish(bootstrap: str, envelopes: Sequence[Envelope[Any]]) -> None:
+# Lifecycle events are signed; these tests' events act with the tracker's own authority (partners'
+# signatures and scopes are tested in test_tracker_partners_stack.py).
+TRACKER_SIGNER = service_signer("tracker", Settings().event_signing_key)
+
+
+async def publish(bootstrap: str, envelopes: Sequence[Envelope[Any]], signer: Signer | None = TRACKER_SIGNER) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
     await producer.start()
     try:
-        sends = [await producer.send(TOPIC_OF[e.type], to_bytes(e), key=e.caseid.encode()) for e in envelopes]
+        sends = []
+        for e in envelopes:
+            body = to_bytes(e)
+            headers = raw_headers(e, body, signer if e.type == LIFECYCLE_TYPE else None)
+            sends.append(await producer.send(TOPIC_OF[e.type], body, key=e.caseid.encode(), headers=headers))
         await asyncio.gather(*sends)
     finally:
         await producer.stop()
