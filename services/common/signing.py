@@ -158,6 +158,14 @@ def appended_at(timestamp_ms: int | None, timestamp_type: int | None) -> float:
     return time.time()
 
 
+def event_id_of(headers: Headers | None) -> str | None:
+    """The `ce-id` header, if there is a sane one (to name a refused record in its dead letter)."""
+    for name, value in headers or ():
+        if name == ID_HEADER and 0 < len(value) <= 200:
+            return value.decode("ascii", errors="replace")
+    return None
+
+
 def signed_or_refusal(headers: Headers | None) -> Signed | Unverified:
     try:
         return read_headers(headers)

@@ -42,7 +42,7 @@ async def signers(
                 tolerance=tolerance,
             )
         except signing.Unverified as refusal:
-            event_id = item.event_id if isinstance(item, signing.Signed) else None
+            event_id = item.event_id if isinstance(item, signing.Signed) else signing.event_id_of(record.headers)
             error = field_error(signing.SIGNATURE_HEADER, f"signature_{refusal.reason}")
             found.append(Refused(refusal.reason, (error,), event_id))
             continue
