@@ -8,6 +8,7 @@ import time
 import uuid
 from typing import Any
 
+from aiokafka import AIOKafkaProducer
 from intake_helpers import (
     PLANTED,
     add_client,
@@ -115,7 +116,13 @@ async def test_only_a_client_s_verified_signature_names_who_submits(intake_stack
     bad_key = submitted_event(case_body("letter"), source="intruder/anything")
     unknown = submitted_event(case_body("letter"), source="intruder/anything")
     stale = submitted_event(case_body("letter"), source="intruder/anything")
-    await publish_raw(settings, "case.submitted", [(b"k", json.dumps(unsigned).encode())])
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers)
+    await producer.start()
+    try:  # named by its id, not signed
+        value = json.dumps(unsigned).encode()
+        await producer.send_and_wait("case.submitted", value, key=b"k", headers=[("ce-id", unsigned["id"].encode())])
+    finally:
+        await producer.stop()
     await publish_submitted(settings, [forbidden], post)
     await publish_submitted(settings, [bad_key], Signer(letters_only, new_key()))
     await publish_submitted(settings, [unknown], Signer("intruder", new_key()))

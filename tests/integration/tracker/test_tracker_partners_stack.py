@@ -48,7 +48,7 @@ async def partner(settings: Settings, name: str, scope: tuple[str, ...]) -> Sign
 
 async def submit(settings: Settings, received_at: str) -> str:
     body = {
-        "channel": "visit",
+        "channel": "online",
         "received_by": "150627:petition",
         "category": "wage_arrears",
         "location": {"region": "150627107"},
