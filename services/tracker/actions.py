@@ -149,7 +149,9 @@ def _candidates(action: str, record: CaseRecord, requested: str | None) -> list[
     if action == "conclude":
         return [handling, reviewer, rereviewer]
     if action == "reassign":
-        return [row.get("received_by")]  # the unit that routed it, besides the supervisors
+        # Never the handling unit itself (a unit does not hand its own case off): the level above it,
+        # or the unit that routed the case to it.
+        return [units.supervisor(handling) if handling else None, row.get("received_by")]
     return [handling]
 
 
