@@ -31,6 +31,11 @@ SERVICE = "tracker"
 OUT_OF_SCOPE = "out_of_scope"
 
 
+class RegistryNotReady(ConnectionError):
+    """Intake's registry lacks the signing-key columns (intake not migrated yet): the batch waits and is
+    redelivered (a ConnectionError is one of the consumer's transient errors), nothing is refused."""
+
+
 class SignedRecord(Protocol):
     @property
     def topic(self) -> str: ...
@@ -78,6 +83,8 @@ class Partners:
                 return await intake_clients.signing_partners(conn, wanted)
             except asyncpg.exceptions.UndefinedTableError:
                 return {}  # intake has not created its registry yet: nobody is known
+            except asyncpg.exceptions.UndefinedColumnError as error:
+                raise RegistryNotReady(f"intake's client registry has no signing keys yet ({error})") from None
 
     async def signer_named(self, name: str) -> Signer | None:
         """The signer of a parked event, as it is now (its key may have been removed meanwhile)."""
