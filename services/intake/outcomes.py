@@ -14,6 +14,7 @@ changes nothing, so replays and redeliveries are harmless. Intake never reads a 
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 from pydantic import ValidationError
 
@@ -26,6 +27,8 @@ from services.common.schemas import CaseStatusBody
 log = logging.getLogger("xf.intake.outcomes")
 STATUS_TYPE = "case.status"
 _STATUS = Envelope[CaseStatusBody]
+_EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
+_LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 
 
 class StatusUnreadable(ValueError):
@@ -42,7 +45,20 @@ def read_status(value: bytes | None) -> Envelope[CaseStatusBody]:
         raise StatusUnreadable(describe_validation_error(error)) from None
     if envelope.type != STATUS_TYPE or envelope.caseid != envelope.data.case_id:
         raise StatusUnreadable(f"type {envelope.type!r} or caseid does not match a case.status event")
+    status = envelope.data
+    times = [status.cause.at, *(clock.due_at for clock in status.due)]
+    if status.routing is not None:
+        times.append(status.routing.routed_at)
+    if not all(_storable(moment) for moment in times):
+        raise StatusUnreadable("a time outside 1990-2200: PostgreSQL could not store it")
     return envelope
+
+
+def _storable(moment: datetime) -> bool:
+    try:
+        return _EARLIEST <= moment.astimezone(UTC) <= _LATEST
+    except OverflowError:  # 9999-12-31T23:59:59-12:00 is past year 9999 in UTC
+        return False
 
 
 async def apply_status(conn: Conn, event: Envelope[CaseStatusBody]) -> bool:

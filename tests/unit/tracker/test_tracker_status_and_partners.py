@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from typing import Any
 
 import pytest
 from engine_sim import CASE, CaseSim, ev, incoming, received, routed
@@ -79,10 +80,17 @@ def test_intake_reads_a_status_event_only_within_bounds(sim: CaseSim) -> None:
         json.dumps({**document, "caseid": "XF-other"}).encode(),
         json.dumps({**document, "data": {**document["data"], "version": 0}}).encode(),
         json.dumps({**document, "data": {**document["data"], "stage": "x" * 100}}).encode(),
+        json.dumps({**document, "data": {**cause_at(document, "9999-12-31T23:59:59-12:00")}}).encode(),
+        json.dumps({**document, "data": {**cause_at(document, "0001-01-01T00:00:00+00:00")}}).encode(),
     ]
     for value in refused:
         with pytest.raises(StatusUnreadable):
             read_status(value)
+
+
+def cause_at(document: dict[str, Any], at: str) -> dict[str, Any]:
+    data: dict[str, Any] = document["data"]
+    return {**data, "cause": {**data["cause"], "at": at}}
 
 
 HRSS_COUNTY = Client("hrss-county", "upstream", submit_scope=("150627:hrss",))
