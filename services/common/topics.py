@@ -2,21 +2,20 @@
 
 Every topic is keyed by case id, so all events of one case land on one partition, in order.
 The topics partners write to stamp each record with the broker's append time (LogAppendTime), which a
-producer cannot choose: signatures (services.common.signing) are checked against it.
+producer cannot choose: signatures (services.common.signing) are checked against it. Topics are created
+with their settings; a topic created before it had them is left alone (its other settings may be an
+operator's): set them with `kafka-configs.sh --alter --entity-type topics --entity-name case.lifecycle
+--add-config message.timestamp.type=LogAppendTime` (until then the consumers compare with their clock).
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
-
-log = logging.getLogger("xf.topics")
+from aiokafka.errors import TopicAlreadyExistsError
 
 APPEND_TIME = {"message.timestamp.type": "LogAppendTime"}
 
@@ -57,14 +56,6 @@ async def ensure_topics(bootstrap_servers: str, topics: tuple[Topic, ...] = ALL_
     try:
         existing = set(await admin.list_topics())
         missing = [t for t in topics if t.name not in existing]
-        configured = [t for t in topics if t.configs and t.name in existing]
-        if configured:  # topics created before they had these settings get them now (idempotent)
-            try:
-                await admin.alter_configs(
-                    [ConfigResource(ConfigResourceType.TOPIC, t.name, dict(t.configs)) for t in configured]
-                )
-            except KafkaError as error:  # not this principal's right: the operator sets them (README)
-                log.warning("topic settings not applied (%s)", error)
         if not missing:
             return []
         # Another service may create one between our list and create.
