@@ -43,7 +43,9 @@ from services import stack
 from services.common.kafka import client_options
 from services.common.kafka_principals import DEV_UPSTREAM
 from services.common.settings import PROJECT_ROOT, Settings
+from services.common.signing import Signer
 from services.demo.workload import Workload
+from services.intake.clients import DEV_CLIENT
 from services.stack.offsets import offset_settings
 
 PARTS = ["kafka", "postgres", "intake"]
@@ -149,6 +151,7 @@ async def http_batch(settings: Settings, bodies: list[dict[str, Any]], args: arg
 async def kafka(settings: Settings, bodies: list[dict[str, Any]], args: argparse.Namespace) -> Phase:
     """Publish everything, then watch the store fill; the rate is first-to-last stored case."""
     source = f"bench/{uuid.uuid4().hex[:8]}"
+    signer = Signer(DEV_CLIENT, settings.intake_dev_signing_key)  # upstream records are signed
     event_ids = [str(uuid.uuid4()) for _ in bodies]
     keys = [f"dev:{event_id}" for event_id in event_ids]
     conn = await asyncpg.connect(settings.dsn, server_settings={"search_path": "intake"})
@@ -168,9 +171,10 @@ async def kafka(settings: Settings, bodies: list[dict[str, Any]], args: argparse
                 "caseid": "unassigned",
                 "data": body,
             }
-            await producer.send(
-                "case.submitted", json.dumps(envelope, ensure_ascii=False).encode(), key=event_id.encode()
-            )
+            value = json.dumps(envelope, ensure_ascii=False).encode()
+            headers = [("ce-id", event_id.encode())]
+            headers += [(name, text.encode()) for name, text in signer.headers(event_id, value).items()]
+            await producer.send("case.submitted", value, key=event_id.encode(), headers=headers)
         await producer.flush()
         client_cpu = time.process_time() - cpu
         query = (

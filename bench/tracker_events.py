@@ -37,10 +37,11 @@ from aiokafka import AIOKafkaProducer
 
 from services import stack
 from services.common.envelope import Envelope, to_bytes, wrap
-from services.common.kafka import client_options
+from services.common.kafka import client_options, raw_headers
 from services.common.lifecycle import LIFECYCLE_TYPE, LifecycleBody, parse_lifecycle
 from services.common.schemas import Decision, Location, ReceivedCase, RoutedCase
 from services.common.settings import PROJECT_ROOT, Settings
+from services.common.signing import service_signer
 from services.common.topics import CASE_LIFECYCLE, CASE_RECEIVED, CASE_ROUTED, ensure_topics
 from services.stack.apps import settings_environment
 from services.stack.offsets import offset_settings
@@ -118,9 +119,12 @@ async def publish_backlog(settings: Settings, cases: list[str]) -> None:
     try:
         start = datetime.now(UTC) - timedelta(days=5)
         sends = []
+        signer = service_signer("tracker", settings.event_signing_key)  # lifecycle events must be signed
         for i, case in enumerate(cases):
             for topic, envelope in case_events(case, start + timedelta(seconds=i)):
-                sends.append(await producer.send(topic, to_bytes(envelope), key=case.encode()))
+                body = to_bytes(envelope)
+                headers = raw_headers(envelope, body, signer if topic == CASE_LIFECYCLE.name else None)
+                sends.append(await producer.send(topic, body, key=case.encode(), headers=headers))
         await asyncio.gather(*sends)
     finally:
         await producer.stop()

@@ -19,6 +19,7 @@ from services.common.bounded import Limits
 from services.common.envelope import Envelope, to_bytes
 from services.common.secret_files import kafka_credentials_path, read_kafka_credentials
 from services.common.settings import Settings
+from services.common.signing import Signer
 
 JSON_HEADERS = {"content-type": "application/json"}
 # The stack's own super user: what a process on the developer's machine uses when it has no principal.
@@ -107,10 +108,20 @@ async def raw_body(message: KafkaMessage) -> bytes:
     return body
 
 
-async def publish(broker: KafkaBroker, topic: str, envelope: Envelope[Any]) -> None:
-    await broker.publish(
-        to_bytes(envelope),
-        topic=topic,
-        key=envelope.caseid.encode(),
-        headers={**JSON_HEADERS, "ce-type": envelope.type, "ce-id": envelope.id},
-    )
+def record_headers(envelope: Envelope[Any], body: bytes, signer: Signer | None = None) -> dict[str, str]:
+    """The headers of an event's record; with `signer`, signed (services.common.signing)."""
+    headers = {**JSON_HEADERS, "ce-type": envelope.type, "ce-id": envelope.id}
+    if signer is not None:
+        headers.update(signer.headers(envelope.id, body))
+    return headers
+
+
+def raw_headers(envelope: Envelope[Any], body: bytes, signer: Signer | None = None) -> list[tuple[str, bytes]]:
+    """`record_headers` as a plain aiokafka producer takes them."""
+    return [(name, value.encode()) for name, value in record_headers(envelope, body, signer).items()]
+
+
+async def publish(broker: KafkaBroker, topic: str, envelope: Envelope[Any], signer: Signer | None = None) -> None:
+    body = to_bytes(envelope)
+    headers = record_headers(envelope, body, signer)
+    await broker.publish(body, topic=topic, key=envelope.caseid.encode(), headers=headers)

@@ -6,7 +6,7 @@ name, phone or address cannot ride along by accident.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
@@ -147,3 +147,52 @@ class DeadLetter(Strict):
     reason: str
     # The original bytes, decoded as UTF-8 with replacement; cut to a bounded size.
     payload: str = Field(max_length=65_536)
+
+
+PetitionStatus = Literal["open", "merged", "closed", "concluded"]
+PETITION_STATUSES: tuple[str, ...] = PetitionStatus.__args__  # type: ignore[attr-defined]
+StatusName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z_.]*$", max_length=64)]
+
+
+class StatusCause(Strict):
+    """The event whose application moved the case: received, routed, or a lifecycle event type."""
+
+    event_id: str = Field(min_length=1, max_length=200)
+    type: StatusName
+    at: AwareDatetime
+
+
+class DueClock(Strict):
+    """A running stage clock and when it is due (DOMAIN.md §5)."""
+
+    stage: StatusName
+    due_date: date
+    due_at: AwareDatetime
+
+
+class StatusRouting(Strict):
+    """The routing decision the tracker applied (on the status a `case.routed` caused)."""
+
+    received_event_id: str = Field(min_length=1, max_length=200)
+    routed_at: AwareDatetime
+    decision: Decision
+
+
+class CaseStatusBody(Strict):
+    """`case.status` data: where a case stands after the tracker applied one event to it.
+
+    The tracker is the only writer of a case's stage; this is how everyone else learns it. `version`
+    counts the events applied to the case (1 for its receipt), so a consumer keeps the highest it saw
+    and ignores older or repeated ones.
+    """
+
+    case_id: str = Field(min_length=1, max_length=64)
+    version: int = Field(ge=1, le=1_000_000)
+    stage: StatusName
+    status: PetitionStatus
+    closed: bool
+    handling_unit: UnitId | None = None
+    co_units: list[UnitId] = Field(default=[], max_length=50)
+    due: list[DueClock] = Field(default=[], max_length=20)
+    cause: StatusCause
+    routing: StatusRouting | None = None

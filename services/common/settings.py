@@ -73,6 +73,14 @@ class Settings(BaseSettings):
     # so that `xf demo` and the tests work on a fresh stack. It exists only in development mode; a
     # deployment creates its clients with `xf intake client add`.
     intake_dev_api_key: str = Field(default="xfk_dev_dev-only-intake-key-change-me", repr=False)
+    # The development client's key for signing the Kafka records it publishes (services.common.signing),
+    # so that `xf demo` works on a fresh stack. Development only, like the key above.
+    intake_dev_signing_key: str = Field(default="xfsk_dev-only-partner-signing-key-change-me", repr=False)
+    # The services' own key for signing the records they publish on topics partners write to
+    # (case.lifecycle), so that no partner can pass as the tracker. A deployment sets its own secret.
+    event_signing_key: str = Field(default="xfsk_dev-only-service-signing-key-change-me", min_length=16, repr=False)
+    # How far a partner's signature time may lie from the broker's append time of its record (seconds).
+    signature_tolerance_seconds: float = Field(default=300.0, gt=0)
     # Intake's outbox: how long an event is kept after Kafka took it (never before), and how often
     # (seconds) and in batches of how many rows each intake process deletes the older ones.
     intake_outbox_retention_hours: float = Field(default=7 * 24.0, gt=0)
@@ -134,6 +142,11 @@ class Settings(BaseSettings):
     def dev_api_key(self) -> str | None:
         """Intake's development API key, or None: it exists only in development mode."""
         return (self.intake_dev_api_key or None) if self.dev_mode else None
+
+    @property
+    def dev_signing_key(self) -> str | None:
+        """The development client's signing key, or None: it exists only in development mode."""
+        return (self.intake_dev_signing_key or None) if self.dev_mode else None
     # The HTTP edge of intake and the tracker (README "Limits of the HTTP edge"). Bodies: bytes of one
     # request (of a batch), how deep its JSON may nest, seconds for all of it to arrive. Connections:
     # seconds for a request's headers to arrive and their bytes, seconds an idle keep-alive connection

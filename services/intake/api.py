@@ -20,6 +20,7 @@ from pydantic.json_schema import models_json_schema
 
 from services.common.bounded import Limits, control_paths
 from services.common.db import Conn
+from services.common.schemas import PetitionStatus as CaseStatus
 from services.intake import metrics, store, views
 from services.intake.accept import Outcome
 from services.intake.accept import Request as AcceptRequest
@@ -49,7 +50,6 @@ from services.intake.auth import (
 )
 from services.intake.checks import default_context, routable_region, unit_known
 from services.intake.errors import FieldError, SubmissionInvalid, field_error, field_errors_from_pydantic
-from services.intake.outcomes import CaseStatus
 from services.intake.submission import Submission
 from services.intake.submit_flow import ItemResult, submit_items
 from services.intake.validation import decode_body

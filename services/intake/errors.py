@@ -120,8 +120,24 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "该客户端无权查看“{unit}”的信访事项（超出授权范围）。",
     ),
     "source_unknown": (
-        "No active client is registered for this event source.",
-        "该事件来源（source）没有对应的有效客户端。",
+        "The signing client is not registered to publish with this event source.",
+        "签名的客户端未登记此事件来源（source）。",
+    ),
+    "signature_unsigned": (
+        "The record is not signed (xf-partner and xf-signature headers).",
+        "记录未签名（缺少 xf-partner、xf-signature 头）。",
+    ),
+    "signature_bad_signature": (
+        "The record's signature does not verify.",
+        "记录的签名无效。",
+    ),
+    "signature_unknown_partner": (
+        "The record is signed by no active client with a signing key.",
+        "签名者不是持有签名密钥的有效客户端。",
+    ),
+    "signature_stale_signature": (
+        "The record was signed too long before it was published (a replay?).",
+        "记录的签名时间与发布时间相差过大（疑为重放）。",
     ),
     "envelope_invalid": (
         "Not a case.submitted event: the envelope needs id, source and a data object.",

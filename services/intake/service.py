@@ -1,5 +1,5 @@
 """The intake service: cases in over HTTP (api.py) and from `case.submitted`, out through the outbox;
-routing and lifecycle outcomes in from `case.routed` and `case.lifecycle`."""
+where they stand in from the tracker's `case.status`."""
 
 from __future__ import annotations
 
@@ -20,23 +20,23 @@ from prometheus_client import REGISTRY
 
 from services.common.attempts import isolate_failures
 from services.common.db import Conn
-from services.common.deadletter import send_dead_letter
+from services.common.deadletter import dead_letter_event, send_dead_letter
 from services.common.http_edge import install_edge
 from services.common.kafka import make_broker, publish, raw_body
 from services.common.progress import ConsumerProgress, assignment_of, stalled_groups
 from services.common.runtime import mount_operational_routes, on_changes, records_of, running
 from services.common.settings import Settings
-from services.common.topics import CASE_LIFECYCLE, CASE_ROUTED, CASE_SUBMITTED, DEADLETTER, ensure_topics
-from services.intake import checks, clients, metrics
+from services.common.topics import CASE_STATUS, CASE_SUBMITTED, DEADLETTER, ensure_topics
+from services.intake import checks, clients, metrics, partners
 from services.intake.accept import Conflict, Outcome, Request, Secrets, accept_many
 from services.intake.api import BATCH_PATH, install_api
 from services.intake.auth import Client
 from services.intake.errors import field_error
-from services.intake.kafka_in import Refused, Submitted, dead_letter_for, read_lifecycle, read_routed, read_submitted
+from services.intake.kafka_in import Refused, Submitted, dead_letter_for, read_submitted
 from services.intake.metrics import Via
 from services.intake.outbox import broker_publisher, run_relay, watch_backlog
 from services.intake.outbox_retention import Retention, run_purge
-from services.intake.outcomes import apply_lifecycle, apply_routed
+from services.intake.outcomes import StatusUnreadable, apply_status, read_status
 from services.intake.privacy import Vault
 from services.intake.store import open_store
 
@@ -65,7 +65,7 @@ class IntakeService:
         self.progress: list[ConsumerProgress] = []
         for topics, group_id, handler in (
             ((CASE_SUBMITTED,), CONSUMER, self.on_submitted),
-            ((CASE_ROUTED, CASE_LIFECYCLE), OUTCOMES_CONSUMER, self.on_outcomes),
+            ((CASE_STATUS,), OUTCOMES_CONSUMER, self.on_outcomes),
         ):
             subscriber = self.broker.subscriber(
                 *(topic.name for topic in topics),
@@ -94,7 +94,7 @@ class IntakeService:
         await self.read_rules()
         self._pool = await open_store(self.settings.dsn)
         async with self._pool.acquire() as conn:
-            await clients.ensure_dev_client(conn, self.settings.dev_api_key)
+            await clients.ensure_dev_client(conn, self.settings.dev_api_key, self.settings.dev_signing_key)
         if self.settings.dev_api_key:
             log.warning("development mode: the development API key is enabled (client 'dev')")
 
@@ -133,7 +133,7 @@ class IntakeService:
         return outcomes
 
     async def on_submitted(self, body: Any, message: KafkaMessage) -> None:
-        """Upstream systems' cases: the envelope id is the idempotency key, the source names the client.
+        """Upstream systems' cases: the envelope id is the idempotency key, the signature names the client.
         A record whose acceptance keeps failing is dead-lettered after XF_CONSUMER_MAX_ATTEMPTS tries."""
         records = records_of(message)
         metrics.CONSUMED_BATCH.labels("submitted").observe(len(records))
@@ -156,8 +156,11 @@ class IntakeService:
 
     async def accept_records(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
         async with self.pool.acquire() as conn:
-            publishing = await clients.publishing_clients(conn)
-            read: list[Submitted | Refused] = [read_submitted(record.value, publishing) for record in records]
+            signed_by = await partners.signers(conn, records, tolerance=self.settings.signature_tolerance_seconds)
+            read: list[Submitted | Refused] = [
+                read_submitted(record.value, signer) if isinstance(signer, Client) else signer
+                for record, signer in zip(records, signed_by, strict=True)
+            ]
             good = [(index, item) for index, item in enumerate(read) if isinstance(item, Submitted)]
             outcomes = await self.submit(
                 conn, [Request(item.submission, item.client.name, item.event_id) for _, item in good], via="kafka"
@@ -188,26 +191,32 @@ class IntakeService:
     # --- outcomes in ----------------------------------------------------------------------------
 
     async def on_outcomes(self, body: Any, message: KafkaMessage) -> None:
+        """The tracker's case.status events: where intake's cases stand (outcomes.py)."""
         records = records_of(message)
         metrics.CONSUMED_BATCH.labels("outcomes").observe(len(records))
+        unreadable: list[tuple[ConsumerRecord[bytes, bytes], str]] = []
         async with self.pool.acquire() as conn, conn.transaction():
             for record in records:
-                if record.topic == CASE_ROUTED.name:
-                    routed = read_routed(record.value)
-                    if routed is None:
-                        metrics.OUTCOMES_SKIPPED.labels(record.topic, "malformed").inc()
-                    elif await apply_routed(conn, routed):
-                        metrics.OUTCOMES_APPLIED.labels("routed").inc()
-                    else:
-                        metrics.OUTCOMES_SKIPPED.labels(record.topic, "unknown_case").inc()
-                    continue
-                event = read_lifecycle(record.value)
-                if event is None:
+                try:
+                    event = read_status(record.value)
+                except StatusUnreadable as error:
+                    unreadable.append((record, str(error)))
                     metrics.OUTCOMES_SKIPPED.labels(record.topic, "malformed").inc()
-                elif await apply_lifecycle(conn, event):
-                    metrics.OUTCOMES_APPLIED.labels(event.type).inc()
+                    continue
+                if await apply_status(conn, event):
+                    metrics.OUTCOMES_APPLIED.labels(event.data.cause.type).inc()
                 else:
-                    metrics.OUTCOMES_SKIPPED.labels(record.topic, "unknown_case").inc()
+                    metrics.OUTCOMES_SKIPPED.labels(record.topic, "not_newer_or_unknown_case").inc()
+        for record, reason in unreadable:
+            letter = dead_letter_event(
+                consumer=OUTCOMES_CONSUMER,
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                reason=f"malformed: {reason}",
+                payload=record.value or b"",
+            )
+            await send_dead_letter(partial(publish, self.broker, DEADLETTER.name), letter)
 
     # --- Kafka connection -----------------------------------------------------------------------
 

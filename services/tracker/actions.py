@@ -125,11 +125,14 @@ def to_event(action: str, body: Action, *, case_id: str, event_id: str, actor: s
 
 def acting_candidates(action: str, record: CaseRecord, body: Action) -> list[str | None]:
     """The units that may record `action` on this case, most specific first."""
+    return _candidates(action, record, body.unit if isinstance(body, RequestAction) else None)
+
+
+def _candidates(action: str, record: CaseRecord, requested: str | None) -> list[str | None]:
     row: Mapping[str, Any] = record.row
     handling = row.get("handling_unit") or row.get("received_by")
     reviewer = row.get("review_unit") or (units.supervisor(handling) if handling else None)
     rereviewer = row.get("rereview_unit") or (units.supervisor(reviewer) if reviewer else None)
-    requested = body.unit if isinstance(body, RequestAction) else None
     if action in ("extend", "pause", "resume"):
         running = [
             stored
@@ -146,4 +149,31 @@ def acting_candidates(action: str, record: CaseRecord, body: Action) -> list[str
         return [requested or rereviewer, reviewer]
     if action == "rereview":
         return [rereviewer]
+    if action == "conclude":
+        return [handling, reviewer, rereviewer]
+    if action == "reassign":
+        # Never the handling unit itself (a unit does not hand its own case off): the level above it,
+        # or the unit that routed the case to it.
+        return [units.supervisor(handling) if handling else None, row.get("received_by")]
     return [handling]
+
+
+# Lifecycle types a unit's system may publish that the API does not offer as actions.
+_OTHER_TYPES = {"concluded": "conclude", "reassigned": "reassign", "withdrawn": "withdraw", "feedback": "feedback"}
+ACTION_OF_TYPE: dict[str, str] = {**{t: a for a, t in EVENT_TYPE.items()}, **_OTHER_TYPES}
+# 督办: what the units above the acting one may also record on its cases (DOMAIN.md §1, §5): send the case
+# to another unit, grant more time, declare it concluded.
+SUPERVISION = frozenset({"reassigned", "extended", "concluded"})
+
+
+def units_for_event(event: LifecycleEvent, record: CaseRecord) -> list[str]:
+    """The units on whose behalf a unit's system may publish `event` for this case as it now stands:
+    those that must act on it, and for supervision, every unit above them."""
+    # A unit the event itself names as the reviewer gives no authority: anyone could name themselves.
+    acting = [u for u in _candidates(ACTION_OF_TYPE[event.type], record, None) if u]
+    if event.type not in SUPERVISION:
+        return acting
+    found: list[str] = []
+    for unit in acting:
+        found.extend(u for u in units.chain(unit) if u not in found)
+    return found

@@ -23,11 +23,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 from pydantic import ValidationError
 
+from services.common import signing
 from services.common.attempts import TRANSIENT_ERRORS, isolate_failures
 from services.common.bounded import Refused as Unbounded
 from services.common.bounded import load_json
@@ -37,11 +38,13 @@ from services.common.errors import describe_validation_error
 from services.common.kafka import RECORD_LIMITS
 from services.common.lifecycle import LIFECYCLE_TYPE, LifecycleBody, LifecycleEvent
 from services.common.schemas import ReceivedCase, RoutedCase
-from services.common.topics import CASE_LIFECYCLE, CASE_RECEIVED, CASE_ROUTED, DEADLETTER
+from services.common.topics import CASE_LIFECYCLE, CASE_RECEIVED, CASE_ROUTED, CASE_STATUS, DEADLETTER
 from services.tracker import engine, metrics, store
 from services.tracker.batch import CaseBatch, Parked
 from services.tracker.engine import Applied, Held, Incoming, Outcome, Refused
+from services.tracker.partners import OUT_OF_SCOPE, Partners, Signer, may_act
 from services.tracker.records import PolicyResolver
+from services.tracker.status import status_event
 
 log = logging.getLogger("xf.tracker.consumer")
 CONSUMER = "tracker"
@@ -63,6 +66,9 @@ class Record:
     value: bytes
     partition: int | None = None
     offset: int | None = None
+    headers: tuple[tuple[str, bytes], ...] = ()
+    timestamp: int | None = None
+    timestamp_type: int | None = None
 
 
 @dataclass(frozen=True)
@@ -125,9 +131,12 @@ class BatchEffects:
 
 
 class Consumer:
-    def __init__(self, resolver: PolicyResolver, publish: Publish, *, max_attempts: int = 3) -> None:
+    def __init__(
+        self, resolver: PolicyResolver, publish: Publish, partners: Partners, *, max_attempts: int = 3
+    ) -> None:
         self.resolver = resolver
         self.publish = publish
+        self.partners = partners
         self.max_attempts = max_attempts
 
     async def handle(self, pool: asyncpg.Pool, records: Sequence[Record]) -> None:
@@ -146,24 +155,27 @@ class Consumer:
 
     async def _batch(self, pool: asyncpg.Pool, records: Sequence[Record]) -> None:
         effects = BatchEffects()
-        parsed: list[tuple[Record, Incoming]] = []
-        for record in records:
+        parsed: list[tuple[Record, Incoming, Signer | None]] = []
+        for record, signer in zip(records, await self.partners.identify(records), strict=True):
+            if isinstance(signer, signing.Unverified):  # not parsed: nobody vouches for these bytes
+                self._unauthorised(effects, record, signer.reason, signer.message)
+                continue
             incoming = parse(record.topic, record.value)
             if isinstance(incoming, Malformed):
                 self._dead_letter(effects, record, "malformed", incoming.reason, incoming.case_id, event_id=None)
                 effects.count(_count_malformed(record.topic))
             else:
-                parsed.append((record, incoming))
+                parsed.append((record, incoming, signer))
         # Cases are independent of each other. Within a case, a topic's order is kept (stable sort),
         # and a receipt goes before its routing before its lifecycle events: the topics have no order
         # between them, and this is the only order in which they can apply.
-        parsed.sort(key=lambda pair: (pair[1].case_id, _TOPIC_RANK.get(pair[0].topic, 3)))
+        parsed.sort(key=lambda item: (item[1].case_id, _TOPIC_RANK.get(item[0].topic, 3)))
         if parsed:
             async with pool.acquire() as conn, conn.transaction():
                 batch = CaseBatch(conn, self.resolver)
-                await batch.load((i.event_id for _, i in parsed), (i.case_id for _, i in parsed))
-                for record, incoming in parsed:
-                    await self.process(batch, record, incoming, effects)
+                await batch.load((i.event_id for _, i, _ in parsed), (i.case_id for _, i, _ in parsed))
+                for record, incoming, signer in parsed:
+                    await self.process(batch, record, incoming, effects, signer)
                 await batch.flush()
                 await self._flush(effects)
         else:
@@ -183,13 +195,18 @@ class Consumer:
             )
             effects.outgoing.clear()
 
-    async def process(self, batch: CaseBatch, record: Record, incoming: Incoming, effects: BatchEffects) -> None:
+    async def process(
+        self, batch: CaseBatch, record: Record, incoming: Incoming, effects: BatchEffects, signer: Signer | None = None
+    ) -> None:
         if incoming.event_id in batch.seen:
             effects.count(lambda: metrics.EVENTS_DUPLICATE.labels(incoming.type).inc())
             return
         case = batch.record(incoming.case_id)
+        if case is not None and not self._may_act(signer, incoming, case):
+            self._out_of_scope(effects, record, incoming, signer)
+            return
         outcome = engine.decide(case, incoming, self.resolver)
-        self.record(batch, record, incoming, case, outcome, effects, held_before=False)
+        self.record(batch, record, incoming, case, outcome, effects, held_before=False, signer=signer)
         if isinstance(outcome, Applied):
             await self.retry_parked(batch, incoming.case_id, effects)
 
@@ -203,6 +220,7 @@ class Consumer:
         effects: BatchEffects,
         *,
         held_before: bool,
+        signer: Signer | None = None,
     ) -> None:
         common = {"case_id": incoming.case_id, "event_id": incoming.event_id, "actor": incoming.actor}
         event_type = _audit_type(incoming)
@@ -221,6 +239,7 @@ class Consumer:
             )
             for derived in outcome.derived:
                 effects.outgoing.append((CASE_LIFECYCLE.name, lifecycle_envelope(derived)))
+            effects.outgoing.append((CASE_STATUS.name, status_event(after, incoming)))
             before = dict(case.row) if case is not None else None
             effects.count(lambda: metrics.observe_applied(incoming.type, after.row, before, outcome))
         elif isinstance(outcome, Held):
@@ -233,6 +252,7 @@ class Consumer:
                     incoming.at,
                     record.value,
                     f"{outcome.kind}: {outcome.reason}",
+                    partner=signer.name if signer is not None else None,
                 )
             )
             if case is not None:
@@ -291,11 +311,16 @@ class Consumer:
                     batch.unpark(parked)
                     continue
                 case = batch.record(case_id)
+                signer = await self.partners.signer_named(parked.partner) if parked.partner else None
+                if case is not None and not self._may_act(signer, incoming, case, parked.partner):
+                    batch.unpark(parked)
+                    self._out_of_scope(effects, record, incoming, signer)
+                    continue
                 outcome = engine.decide(case, incoming, self.resolver)
                 if isinstance(outcome, Held):
                     continue
                 batch.unpark(parked)
-                self.record(batch, record, incoming, case, outcome, effects, held_before=True)
+                self.record(batch, record, incoming, case, outcome, effects, held_before=True, signer=signer)
                 if isinstance(outcome, Applied):
                     progress = True
                     break  # the case changed: start again from its oldest parked event
@@ -320,6 +345,33 @@ class Consumer:
         for action in effects.counts:
             action()
         return len(rows)
+
+    @staticmethod
+    def _may_act(
+        signer: Signer | None, incoming: Incoming, case: engine.CaseRecord, parked_by: str | None = None
+    ) -> bool:
+        """Whether the signer of a lifecycle event may act on the case as it stands (partners.py)."""
+        if incoming.type in ("received", "routed"):
+            return True
+        if signer is None:  # a parked event whose partner has lost its key or was revoked meanwhile
+            return parked_by is None
+        return may_act(signer, cast(LifecycleEvent, incoming.body), case)
+
+    def _unauthorised(self, effects: BatchEffects, record: Record, reason: str, message: str) -> None:
+        """A record nobody vouches for: dead-lettered and counted, nothing else recorded."""
+        log.warning("refused %s/%s@%s: %s", record.topic, record.partition, record.offset, message)
+        self._dead_letter(effects, record, reason, message, "unknown", event_id=None)
+        effects.count(lambda: metrics.EVENTS_REFUSED.labels(record.topic, reason).inc())
+
+    def _out_of_scope(self, effects: BatchEffects, record: Record, incoming: Incoming, signer: Signer | None) -> None:
+        """A partner's event for a case it may not act on: refused without a trace in the case (its id
+        stays free for the event of the partner that may), dead-lettered and counted."""
+        who = signer.name if signer is not None else "a partner without a signing key now"
+        reason = f"{who} may not record {incoming.type} for case {incoming.case_id} as it stands"
+        log.warning("refused event %s: %s", incoming.event_id, reason)
+        key = f"{OUT_OF_SCOPE}/{incoming.event_id}"  # a parked event has no position to derive one from
+        self._dead_letter(effects, record, OUT_OF_SCOPE, reason, incoming.case_id, event_id=key)
+        effects.count(lambda: metrics.EVENTS_REFUSED.labels(incoming.type, OUT_OF_SCOPE).inc())
 
     def _dead_letter(
         self,

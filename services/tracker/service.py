@@ -25,11 +25,13 @@ from services.common.kafka import make_broker, publish, raw_body
 from services.common.progress import ConsumerProgress, assignment_of, stalled_groups
 from services.common.runtime import every, mount_operational_routes, records_of, running
 from services.common.settings import Settings
+from services.common.signing import service_signer
 from services.common.topics import CASE_LIFECYCLE, CASE_RECEIVED, CASE_ROUTED, ensure_topics
 from services.tracker import gauges, scanner
 from services.tracker.api import install_api
 from services.tracker.auth import Registry
 from services.tracker.consumer import CONSUMER, Consumer, Record
+from services.tracker.partners import SERVICE, Partners
 from services.tracker.policy import DeadlinePolicies
 from services.tracker.records import PolicyResolver
 from services.tracker.reload import RuleReloader, load_policies_at_start, use_directory_at_start
@@ -58,12 +60,17 @@ class TrackerService:
         self.instance = settings.tracker_instance or f"{socket.gethostname()}:{settings.tracker_port}:{os.getpid()}"
         self._pool: asyncpg.Pool | None = None
         self._registry: Registry | None = None
+        # What the tracker publishes on case.lifecycle is signed, so that no partner can pass as it.
+        self.signer = service_signer(SERVICE, settings.event_signing_key)
+        self.partners = Partners(None, settings.event_signing_key, settings.signature_tolerance_seconds)
         self.broker = make_broker(
             settings,
             CONSUMER,
             middlewares=[KafkaPrometheusMiddleware(registry=REGISTRY, app_name="xf_tracker")],
         )
-        self.consumer = Consumer(self.resolver, self.publish, max_attempts=settings.consumer_max_attempts)
+        self.consumer = Consumer(
+            self.resolver, self.publish, self.partners, max_attempts=settings.consumer_max_attempts
+        )
         subscriber = self.broker.subscriber(
             *(topic.name for topic in CONSUMED),
             group_id=CONSUMER,
@@ -90,10 +97,13 @@ class TrackerService:
         return self._registry
 
     async def publish(self, topic: str, envelope: Envelope[Any]) -> None:
-        await publish(self.broker, topic, envelope)
+        await publish(self.broker, topic, envelope, self.signer if topic == CASE_LIFECYCLE.name else None)
 
     async def on_records(self, body: Any, message: KafkaMessage) -> None:
-        records = [Record(r.topic, r.value or b"", r.partition, r.offset) for r in records_of(message)]
+        records = [
+            Record(r.topic, r.value or b"", r.partition, r.offset, tuple(r.headers), r.timestamp, r.timestamp_type)
+            for r in records_of(message)
+        ]
         # Offsets are committed when this returns: after the batch's database transaction.
         await self.consumer.handle(self.pool, records)
 
@@ -102,6 +112,7 @@ class TrackerService:
         await migrate(self._pool, "tracker", MIGRATIONS)
         await self._pool.execute("UPDATE deployment SET timezone = $1", str(self.timezone))
         self._registry = Registry(await create_pool(self.settings.dsn, "intake", max_size=4))
+        self.partners.pool = self._registry.pool
         await ensure_topics(self.settings)
         await self.broker.start()
 
