@@ -147,3 +147,24 @@ def test_broker_command_uses_the_libs_folder_and_a_small_heap(settings: Settings
 
 def test_cluster_id_never_starts_with_a_dash_the_storage_tool_would_read_as_an_option() -> None:
     assert not any(kafka.new_cluster_id().startswith("-") for _ in range(2000))
+
+
+def test_storage_formatted_before_sasl_is_set_aside_to_be_formatted_anew(settings: Settings) -> None:
+    data = kafka.data_dir(settings)
+    data.mkdir(parents=True)
+    (data / "meta.properties").write_text("cluster.id=old\n")
+    (data / "case.received-0").mkdir()
+    aside = kafka.set_aside_plaintext_data(settings)
+    assert aside is not None and aside.name.startswith("data.before-sasl-")
+    assert (aside / "case.received-0").is_dir() and not data.exists()
+    assert not kafka.is_formatted(settings)
+
+
+def test_storage_formatted_with_sasl_or_not_at_all_is_left_alone(settings: Settings) -> None:
+    assert kafka.set_aside_plaintext_data(settings) is None
+    data = kafka.data_dir(settings)
+    data.mkdir(parents=True)
+    (data / "meta.properties").write_text("cluster.id=new\n")
+    kafka.sasl_marker(settings).write_text("")
+    assert kafka.set_aside_plaintext_data(settings) is None
+    assert kafka.is_formatted(settings)
