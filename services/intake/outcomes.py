@@ -90,7 +90,15 @@ async def apply_status(conn: Conn, event: Envelope[CaseStatusBody]) -> bool:
                                      handling_level, co_units, lead_leader, urgency, report_within_hours, flags,
                                      deadline_policy, trace, ruleset_version)
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-               ON CONFLICT (case_id) DO NOTHING""",
+               -- only reached with a newer status: the routing the tracker now holds
+               ON CONFLICT (case_id) DO UPDATE SET
+                   event_id = excluded.event_id, received_event_id = excluded.received_event_id,
+                   routed_at = excluded.routed_at, disposition = excluded.disposition,
+                   handling_unit = excluded.handling_unit, handling_level = excluded.handling_level,
+                   co_units = excluded.co_units, lead_leader = excluded.lead_leader, urgency = excluded.urgency,
+                   report_within_hours = excluded.report_within_hours, flags = excluded.flags,
+                   deadline_policy = excluded.deadline_policy, trace = excluded.trace,
+                   ruleset_version = excluded.ruleset_version""",
             status.case_id,
             status.cause.event_id,
             routing.received_event_id,
