@@ -37,7 +37,6 @@ CASE_ROUTED = Topic("case.routed", 6, "routing decisions, router → tracker")
 CASE_LIFECYCLE = Topic(
     "case.lifecycle", 6, "lifecycle events from units' systems and the tracker API, signed", APPEND_TIME
 )
-CASE_STATUS = Topic("case.status", 6, "a case's stage, unit and due dates after each change, tracker → intake")
 CASE_ALERT = Topic("case.alert", 3, "deadline warnings, overdue alerts and escalations from the tracker")
 DEADLETTER = Topic("case.deadletter", 3, "events that could not be processed, with the reason")
 CASE_STATUS = Topic("case.status", 6, "each case's stage as the tracker decided it, tracker → intake")
@@ -50,7 +49,6 @@ ALL_TOPICS: tuple[Topic, ...] = (
     CASE_STATUS,
     CASE_ALERT,
     DEADLETTER,
-    CASE_STATUS,
 )
 
 

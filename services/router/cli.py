@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from services.common.schemas import ReceivedCase
+from services.common.schemas import ANY_TIME, ReceivedCase
 from services.router.decide import Router
 from services.router.diff import DiffError, diff_decisions, load_revision, read_cases
 from services.router.explain import explain
@@ -107,7 +107,7 @@ def read_case(path: Path) -> ReceivedCase:
     if isinstance(body, dict) and "specversion" in body and "data" in body:
         body = body["data"]  # a whole case.received event
     try:
-        return ReceivedCase.model_validate(body)
+        return ReceivedCase.model_validate(body, context=ANY_TIME)
     except ValidationError as error:
         raise BadCase(f"{path}: malformed case: {validation_message(error)}") from None
 

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from services.common.envelope import Envelope, wrap
-from services.common.schemas import ReceivedCase
+from services.common.schemas import ANY_TIME, ReceivedCase
 from services.router.model import CompiledRules
 
 CHANNELS = (("online", 34), ("letter", 22), ("visit", 22), ("phone", 14), ("mailbox", 4), ("email", 2))
@@ -103,7 +103,7 @@ def _history(rng: random.Random) -> dict[str, Any]:
 
 
 def sample_cases(rules: CompiledRules, count: int, seed: int = 7) -> list[ReceivedCase]:
-    return [ReceivedCase.model_validate(body) for body in sample_bodies(rules, count, seed)]
+    return [ReceivedCase.model_validate(body, context=ANY_TIME) for body in sample_bodies(rules, count, seed)]
 
 
 def received_envelope(case: ReceivedCase, event_id: str | None = None) -> Envelope[ReceivedCase]:

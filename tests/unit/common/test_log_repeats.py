@@ -53,3 +53,6 @@ def test_every_service_installs_it_with_its_logging() -> None:
         assert repeats[0].burst == 3
     finally:
         root.removeHandler(handler)
+        for other in root.handlers:  # pytest's own capture handlers must not hold back later tests' lines
+            for repeat in [f for f in other.filters if isinstance(f, RepeatFilter)]:
+                other.removeFilter(repeat)
