@@ -119,7 +119,8 @@ async def publish_backlog(settings: Settings, cases: list[str]) -> None:
     try:
         start = datetime.now(UTC) - timedelta(days=5)
         sends = []
-        signer = service_signer("tracker", settings.event_signing_key)  # lifecycle events must be signed
+        # Lifecycle events must be signed: with the key the stack generated (read now, after `stack.up`).
+        signer = service_signer("tracker", Settings(stack_dir=settings.stack_dir).event_signing_key)
         for i, case in enumerate(cases):
             for topic, envelope in case_events(case, start + timedelta(seconds=i)):
                 body = to_bytes(envelope)

@@ -1,7 +1,8 @@
 """The secrets `xf stack up` generates for one stack directory, as files only their owner can read.
 
 Layout, under `<stack_dir>/secrets/` (mode 0700):
-  pseudonym-key, vault-keys       the values of XF_PSEUDONYM_KEY and XF_VAULT_KEYS (mode 0600)
+  pseudonym-key, vault-keys,      the values of XF_PSEUDONYM_KEY, XF_VAULT_KEYS and XF_EVENT_SIGNING_KEY
+  event-signing-key               (mode 0600)
   kafka/<principal>.json          {"username": ..., "password": ...} of each Kafka principal (mode 0600)
 
 Settings reads the first two when they are not given explicitly; services.common.kafka.client_options
@@ -16,7 +17,11 @@ import os
 from pathlib import Path
 
 # Settings field → file name under secrets/.
-SETTINGS_FILES: dict[str, str] = {"pseudonym_key": "pseudonym-key", "vault_keys": "vault-keys"}
+SETTINGS_FILES: dict[str, str] = {
+    "pseudonym_key": "pseudonym-key",
+    "vault_keys": "vault-keys",
+    "event_signing_key": "event-signing-key",
+}
 FILE_MODE = 0o600
 DIR_MODE = 0o700
 

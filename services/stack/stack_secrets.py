@@ -1,6 +1,6 @@
 """The secrets of one local stack, made on its first `xf stack up` and kept in `<stack_dir>/secrets/`.
 
-A random pseudonym key, a random vault key and a random password for every Kafka principal of the
+A random pseudonym key, vault key and services' event signing key, and a random password for every Kafka principal of the
 stack: its super user (`admin`, which the stack itself and the developer's `xf` commands use), one per
 service, and the development stack's own upstream system and unit system (`dev-upstream`, `dev-unit`).
 Existing files are never overwritten: a stack keeps its keys across restarts (rotation: docs/SECRETS.md).
@@ -30,6 +30,7 @@ def ensure_stack_secrets(settings: Settings) -> list[str]:
     values = {
         "pseudonym_key": lambda: secrets.token_urlsafe(32),
         "vault_keys": lambda: f"{VAULT_KEY_ID}:{generate_vault_key()}",
+        "event_signing_key": lambda: "xfsk_" + secrets.token_urlsafe(32),
     }
     for field, name in SETTINGS_FILES.items():
         if write_private(secrets_dir(settings.stack_dir) / name, values[field]() + "\n"):

@@ -41,8 +41,13 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 CONSUMED = (CASE_RECEIVED, CASE_ROUTED, CASE_LIFECYCLE)
 
 
+# What the tracker signs on case.lifecycle with; a shipped default only in development mode.
+TRACKER_SECRETS = ("event_signing_key",)
+
+
 class TrackerService:
     def __init__(self, settings: Settings) -> None:
+        settings.require_own_secrets(TRACKER_SECRETS)
         self.settings = settings
         policies, deadlines_stamp = load_policies_at_start(settings.rules_dir)
         # Supervising units from rules/directory.yaml (the router's loader), else DOMAIN.md §4.1's rule.

@@ -112,7 +112,9 @@ async def publish(
     settings: Settings, envelopes: Sequence[Envelope[Any]], signer: Signer | Literal["tracker"] | None = AS_TRACKER
 ) -> None:
     """The envelopes on their topics, in order, from one producer: lifecycle events only as a unit's system."""
-    sign = service_signer("tracker", settings.event_signing_key) if signer == AS_TRACKER else signer
+    # The key the stack generated, read now: `settings` may have been made before the stack wrote it.
+    own_key = type(settings)(stack_dir=settings.stack_dir).event_signing_key
+    sign = service_signer("tracker", own_key) if signer == AS_TRACKER else signer
     options = publisher_options(settings, *(TOPIC_OF[e.type] for e in envelopes))
     producer = AIOKafkaProducer(**options, enable_idempotence=True, acks="all")
     await producer.start()

@@ -9,6 +9,7 @@ import pytest
 from services.common.settings import Settings, ShippedDefaultSecret
 from services.intake.privacy import generate_vault_key
 from services.intake.service import IntakeService
+from services.tracker.service import TrackerService
 from services.stack.stack_secrets import STACK_PRINCIPALS, ensure_stack_secrets
 
 OWN = {"pseudonym_key": "an-installation's-own-pseudonym-key-000", "vault_keys": f"k1:{generate_vault_key()}"}
@@ -23,6 +24,14 @@ def test_intake_refuses_a_shipped_default_outside_development_mode(tmp_path: Pat
     values = {name: value for name, value in OWN.items() if name != shipped}
     with pytest.raises(ShippedDefaultSecret, match=f"XF_{shipped.upper()}"):
         IntakeService(production(tmp_path, **values))
+
+
+def test_the_tracker_refuses_the_shipped_event_signing_key_outside_development_mode(tmp_path: Path) -> None:
+    with pytest.raises(ShippedDefaultSecret, match="XF_EVENT_SIGNING_KEY"):
+        TrackerService(production(tmp_path))
+    ensure_stack_secrets(Settings(stack_dir=tmp_path))  # what `xf stack up` makes is the tracker's own
+    assert production(tmp_path).event_signing_key.startswith("xfsk_")
+    assert production(tmp_path).event_signing_key != Settings.model_fields["event_signing_key"].default
 
 
 def test_intake_refuses_a_dev_key_outside_development_mode(tmp_path: Path) -> None:
@@ -44,7 +53,7 @@ def test_development_mode_allows_the_shipped_defaults(tmp_path: Path) -> None:
 
 def test_the_stack_makes_its_own_secrets_once_readable_by_the_owner_only(tmp_path: Path) -> None:
     created = ensure_stack_secrets(Settings(stack_dir=tmp_path))
-    assert created == ["pseudonym-key", "vault-keys", *(f"kafka/{name}" for name in STACK_PRINCIPALS)]
+    assert created == ["pseudonym-key", "vault-keys", "event-signing-key", *(f"kafka/{name}" for name in STACK_PRINCIPALS)]
     files = [path for path in (tmp_path / "secrets").rglob("*") if path.is_file()]
     assert len(files) == len(created)
     assert {path.stat().st_mode & 0o777 for path in files} == {0o600}
