@@ -9,8 +9,8 @@ import pytest
 from services.common.settings import Settings, ShippedDefaultSecret
 from services.intake.privacy import generate_vault_key
 from services.intake.service import IntakeService
-from services.tracker.service import TrackerService
 from services.stack.stack_secrets import STACK_PRINCIPALS, ensure_stack_secrets
+from services.tracker.service import TrackerService
 
 OWN = {"pseudonym_key": "an-installation's-own-pseudonym-key-000", "vault_keys": f"k1:{generate_vault_key()}"}
 
