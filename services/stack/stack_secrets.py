@@ -1,9 +1,10 @@
 """The secrets of one local stack, made on its first `xf stack up` and kept in `<stack_dir>/secrets/`.
 
-A random pseudonym key, vault key and services' event signing key, and a random password for every Kafka principal of the
-stack: its super user (`admin`, which the stack itself and the developer's `xf` commands use), one per
-service, and the development stack's own upstream system and unit system (`dev-upstream`, `dev-unit`).
-Existing files are never overwritten: a stack keeps its keys across restarts (rotation: docs/SECRETS.md).
+A random pseudonym key, vault key and services' event signing key, a random password for every Kafka
+principal of the stack: its super user (`admin`, which the stack itself and the developer's `xf`
+commands use), one per service, and the development stack's own upstream system and unit system
+(`dev-upstream`, `dev-unit`). Existing files are never overwritten: a stack keeps its keys across restarts
+(rotation: docs/SECRETS.md).
 """
 
 from __future__ import annotations

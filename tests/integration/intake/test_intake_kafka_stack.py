@@ -24,6 +24,7 @@ from intake_helpers import (
     submitted_event,
     unique_name,
 )
+from kafka_roles import publisher_options
 from polling import eventually
 
 from services.common.settings import Settings
@@ -116,7 +117,7 @@ async def test_only_a_client_s_verified_signature_names_who_submits(intake_stack
     bad_key = submitted_event(case_body("letter"), source="intruder/anything")
     unknown = submitted_event(case_body("letter"), source="intruder/anything")
     stale = submitted_event(case_body("letter"), source="intruder/anything")
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers)
+    producer = AIOKafkaProducer(**publisher_options(settings, "case.submitted"))  # an upstream system's
     await producer.start()
     try:  # named by its id, not signed
         value = json.dumps(unsigned).encode()

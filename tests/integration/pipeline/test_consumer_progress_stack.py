@@ -24,7 +24,7 @@ async def test_waiting_records_without_commits_stall_and_a_commit_is_progress(ru
     settings = running_stack.model_copy(update={"consumer_stall_seconds": 1.0})
     topic = Topic(f"test.progress.{uuid.uuid4().hex[:8]}", 2, "")
     group = f"test-progress-{uuid.uuid4().hex[:8]}"
-    await ensure_topics(settings.bootstrap_servers, (topic,))
+    await ensure_topics(settings, (topic,))
     producer = AIOKafkaProducer(**client_options(settings), acks="all")
     await producer.start()
     try:

@@ -143,12 +143,12 @@ async def test_forged_and_out_of_scope_events_change_nothing_and_a_partner_s_own
         ("case.routed", "applied"),
         ("accepted", "applied"),
     ]
-    statuses = await read_topic(settings.bootstrap_servers, "case.status", keys={case})
+    statuses = await read_topic(settings, "case.status", keys={case})
     assert [s["data"]["version"] for s in statuses] == [1, 2, 3]
     assert [s["data"]["cause"]["type"] for s in statuses] == ["received", "routed", "accepted"]
     assert statuses[-1]["data"]["due"] and statuses[-1]["data"]["due"][0]["stage"] == "handle"
 
-    letters = await read_topic(settings.bootstrap_servers, "case.deadletter", keys={case, "unknown"})
+    letters = await read_topic(settings, "case.deadletter", keys={case, "unknown"})
     ours = [letter["data"] for letter in letters if case in letter["data"]["payload"]]
     reasons = Counter(letter["reason"].split(":", 1)[0] for letter in ours if letter["consumer"] == "tracker")
     expected = {"unsigned": 1, "bad_signature": 2, "unknown_partner": 1, "out_of_scope": 1, "stale_signature": 1}
@@ -181,7 +181,7 @@ async def test_a_partner_event_parked_before_its_case_is_authorised_when_it_appl
         return await db.fetchval("SELECT stage FROM cases WHERE case_id = $1", case) == "routed"
 
     await eventually(routed_stage, what="the case routed")
-    letters = await read_topic(settings.bootstrap_servers, "case.deadletter", keys={case})
+    letters = await read_topic(settings, "case.deadletter", keys={case})
     assert [letter["data"]["reason"].split(":", 1)[0] for letter in letters] == ["out_of_scope"]
     assert await db.fetchval("SELECT count(*) FROM parked_events WHERE case_id = $1", case) == 0
     assert await db.fetchval("SELECT count(*) FROM applied_events WHERE event_id = $1", early.id) == 0

@@ -53,7 +53,8 @@ def test_development_mode_allows_the_shipped_defaults(tmp_path: Path) -> None:
 
 def test_the_stack_makes_its_own_secrets_once_readable_by_the_owner_only(tmp_path: Path) -> None:
     created = ensure_stack_secrets(Settings(stack_dir=tmp_path))
-    assert created == ["pseudonym-key", "vault-keys", "event-signing-key", *(f"kafka/{name}" for name in STACK_PRINCIPALS)]
+    kafka = [f"kafka/{name}" for name in STACK_PRINCIPALS]
+    assert created == ["pseudonym-key", "vault-keys", "event-signing-key", *kafka]
     files = [path for path in (tmp_path / "secrets").rglob("*") if path.is_file()]
     assert len(files) == len(created)
     assert {path.stat().st_mode & 0o777 for path in files} == {0o600}
