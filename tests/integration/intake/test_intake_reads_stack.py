@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import random
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from intake_helpers import add_client, case_body, fresh_person, headers, http, publish_raw, unique_name
@@ -17,7 +17,12 @@ from services.common.settings import Settings
 from services.intake.auth import Client
 
 # Far in the future, so that the router's own decision (when the router runs) never replaces these.
-ROUTED_AT = "2099-01-01T00:00:00+08:00"
+
+
+def routed_at() -> str:
+    """Later than the real router's decision for the same case (so this one stands), and within the window
+    of event times (services.common.schemas.EventTime: at most an hour ahead)."""
+    return (datetime.now(UTC) + timedelta(minutes=30)).isoformat()
 
 
 async def submit(settings: Settings, body: dict[str, Any], key: str | None = None) -> str:
@@ -59,19 +64,20 @@ async def publish(settings: Settings, topic: str, case_id: str, event: dict[str,
 
 
 def routed(case_id: str, disposition: str, unit: str | None, co_units: list[str] | None = None) -> dict[str, Any]:
+    at = routed_at()
     return {
         "specversion": "1.0",
         "id": str(uuid.uuid4()),
         "type": "case.routed",
         "source": "xinfang/router",
-        "time": ROUTED_AT,
+        "time": at,
         "caseid": case_id,
         "schemaversion": 1,
         "datacontenttype": "application/json",
         "data": {
             "case_id": case_id,
             "received_event_id": str(uuid.uuid4()),
-            "routed_at": ROUTED_AT,
+            "routed_at": at,
             "received_at": "2026-05-06T09:30:00+08:00",
             "channel": "letter",
             "people_count": 1,
