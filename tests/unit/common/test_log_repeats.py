@@ -44,6 +44,7 @@ def test_other_templates_loggers_and_info_lines_are_not_held_back() -> None:
 def test_every_service_installs_it_with_its_logging() -> None:
     root = logging.getLogger()
     handler = logging.StreamHandler()
+    level, filters = root.level, {h: list(h.filters) for h in root.handlers}
     root.addHandler(handler)
     try:
         configure_logging(Settings(log_repeat_burst=3))
@@ -51,8 +52,8 @@ def test_every_service_installs_it_with_its_logging() -> None:
         repeats = [f for f in handler.filters if isinstance(f, RepeatFilter)]
         assert len(repeats) == 1
         assert repeats[0].burst == 3
-    finally:
-        root.removeHandler(handler)
-        for other in root.handlers:  # pytest's own capture handlers must not hold back later tests' lines
-            for repeat in [f for f in other.filters if isinstance(f, RepeatFilter)]:
-                other.removeFilter(repeat)
+    finally:  # the other tests' log capture must not be held back
+        root.handlers = list(filters)
+        root.setLevel(level)
+        for other in root.handlers:
+            other.filters = filters.get(other, [])
