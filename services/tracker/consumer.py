@@ -65,7 +65,8 @@ _RECEIVED = Envelope[ReceivedCase]
 _ROUTED = Envelope[RoutedCase]
 _LIFECYCLE = Envelope[LifecycleBody]
 _TOPIC_RANK = {CASE_RECEIVED.name: 0, CASE_ROUTED.name: 1, CASE_LIFECYCLE.name: 2}
-Publish = Callable[[str, Envelope[Any]], Awaitable[None]]
+# Publishes (topic, event) pairs, returning once Kafka has all of them.
+PublishAll = Callable[[Sequence[tuple[str, Envelope[Any]]]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,7 @@ class BatchEffects:
 
 
 class Consumer:
-    def __init__(self, resolver: PolicyResolver, publish: Publish, partners: Partners) -> None:
+    def __init__(self, resolver: PolicyResolver, publish: PublishAll, partners: Partners) -> None:
         self.resolver = resolver
         self.publish = publish
         self.partners = partners
@@ -199,7 +200,7 @@ class Consumer:
 
     async def _flush(self, effects: BatchEffects) -> None:
         if effects.outgoing:
-            await asyncio.gather(*(self.publish(topic, envelope) for topic, envelope in effects.outgoing))
+            await self.publish(effects.outgoing)
             effects.outgoing.clear()
 
     async def process(
