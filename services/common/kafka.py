@@ -7,9 +7,12 @@ the dead-letter topic, instead of failing inside the framework and being redeliv
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Sequence
 from typing import Any
 
+from aiokafka import AIOKafkaProducer
 from aiokafka.helpers import create_ssl_context
 from faststream.kafka import KafkaBroker
 from faststream.kafka.message import KafkaMessage
@@ -125,3 +128,21 @@ async def publish(broker: KafkaBroker, topic: str, envelope: Envelope[Any], sign
     body = to_bytes(envelope)
     headers = record_headers(envelope, body, signer)
     await broker.publish(body, topic=topic, key=envelope.caseid.encode(), headers=headers)
+
+
+def make_producer(settings: Settings, client_id: str, **kwargs: Any) -> AIOKafkaProducer:
+    """A plain idempotent producer (acks=all) for many records at once, cheaper per record than the
+    broker's `publish` (see `send_all`)."""
+    return AIOKafkaProducer(
+        **client_options(settings), client_id=client_id, enable_idempotence=True, acks="all", **kwargs
+    )
+
+
+async def send_all(producer: AIOKafkaProducer, items: Sequence[tuple[str, Envelope[Any], Signer | None]]) -> None:
+    """Queue every (topic, event, signer) record, then return once Kafka has all of them, or raise."""
+    futures = []
+    for topic, envelope, signer in items:
+        body = to_bytes(envelope)
+        headers = raw_headers(envelope, body, signer)
+        futures.append(await producer.send(topic, body, key=envelope.caseid.encode(), headers=headers))
+    await asyncio.gather(*futures)

@@ -22,7 +22,6 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import partial
 from typing import Any, cast
 
 import asyncpg
@@ -55,7 +54,8 @@ _RECEIVED = Envelope[ReceivedCase]
 _ROUTED = Envelope[RoutedCase]
 _LIFECYCLE = Envelope[LifecycleBody]
 _TOPIC_RANK = {CASE_RECEIVED.name: 0, CASE_ROUTED.name: 1, CASE_LIFECYCLE.name: 2}
-Publish = Callable[[str, Envelope[Any]], Awaitable[None]]
+# Publishes (topic, event) pairs, returning once Kafka has all of them.
+PublishAll = Callable[[Sequence[tuple[str, Envelope[Any]]]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -132,12 +132,15 @@ class BatchEffects:
 
 class Consumer:
     def __init__(
-        self, resolver: PolicyResolver, publish: Publish, partners: Partners, *, max_attempts: int = 3
+        self, resolver: PolicyResolver, publish: PublishAll, partners: Partners, *, max_attempts: int = 3
     ) -> None:
         self.resolver = resolver
         self.publish = publish
         self.partners = partners
         self.max_attempts = max_attempts
+
+    async def _send_letter(self, letter: Envelope[Any]) -> None:
+        await self.publish([(DEADLETTER.name, letter)])
 
     async def handle(self, pool: asyncpg.Pool, records: Sequence[Record]) -> None:
         metrics.BATCH_EVENTS.observe(len(records))
@@ -185,13 +188,12 @@ class Consumer:
 
     async def _flush(self, effects: BatchEffects) -> None:
         if effects.outgoing:
+            letters = [envelope for topic, envelope in effects.outgoing if topic == DEADLETTER.name]
+            others = [(topic, envelope) for topic, envelope in effects.outgoing if topic != DEADLETTER.name]
+            # Dead letters go one by one through the path that cannot fail; the rest at once.
             await asyncio.gather(
-                *(
-                    send_dead_letter(partial(self.publish, topic), envelope)
-                    if topic == DEADLETTER.name
-                    else self.publish(topic, envelope)
-                    for topic, envelope in effects.outgoing
-                )
+                *([self.publish(others)] if others else []),
+                *(send_dead_letter(self._send_letter, letter) for letter in letters),
             )
             effects.outgoing.clear()
 

@@ -6,12 +6,13 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 from faststream import AckPolicy
 from faststream.kafka.annotations import KafkaMessage
@@ -21,7 +22,7 @@ from prometheus_client import REGISTRY
 from services.common.db import create_pool, migrate
 from services.common.envelope import Envelope
 from services.common.http_edge import install_edge
-from services.common.kafka import make_broker, publish, raw_body
+from services.common.kafka import make_broker, make_producer, publish, raw_body, send_all
 from services.common.progress import ConsumerProgress, assignment_of, stalled_groups
 from services.common.runtime import every, mount_operational_routes, records_of, running
 from services.common.settings import Settings
@@ -73,8 +74,9 @@ class TrackerService:
             CONSUMER,
             middlewares=[KafkaPrometheusMiddleware(registry=REGISTRY, app_name="xf_tracker")],
         )
+        self.producer: AIOKafkaProducer | None = None  # what the consumer's batches publish (send_all)
         self.consumer = Consumer(
-            self.resolver, self.publish, self.partners, max_attempts=settings.consumer_max_attempts
+            self.resolver, self.publish_all, self.partners, max_attempts=settings.consumer_max_attempts
         )
         subscriber = self.broker.subscriber(
             *(topic.name for topic in CONSUMED),
@@ -104,6 +106,12 @@ class TrackerService:
     async def publish(self, topic: str, envelope: Envelope[Any]) -> None:
         await publish(self.broker, topic, envelope, self.signer if topic == CASE_LIFECYCLE.name else None)
 
+    async def publish_all(self, items: Sequence[tuple[str, Envelope[Any]]]) -> None:
+        """A batch's messages (a case.status per applied event, dead letters, conclusions) at once."""
+        assert self.producer is not None, "the tracker has not started"
+        signed = [(topic, envelope, self.signer if topic == CASE_LIFECYCLE.name else None) for topic, envelope in items]
+        await send_all(self.producer, signed)
+
     async def on_records(self, body: Any, message: KafkaMessage) -> None:
         records = [
             Record(r.topic, r.value or b"", r.partition, r.offset, tuple(r.headers), r.timestamp, r.timestamp_type)
@@ -119,10 +127,14 @@ class TrackerService:
         self._registry = Registry(await create_pool(self.settings.dsn, "intake", max_size=4))
         self.partners.pool = self._registry.pool
         await ensure_topics(self.settings)
+        self.producer = make_producer(self.settings, f"{CONSUMER}-out", linger_ms=5)
+        await self.producer.start()
         await self.broker.start()
 
     async def stop(self) -> None:
         await self.broker.stop()
+        if self.producer is not None:
+            await self.producer.stop()
         if self._registry is not None:
             await self._registry.pool.close()
         if self._pool is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 from faststream.kafka import TestKafkaBroker
 from intake_helpers import case_body, connected, headers, http
@@ -37,10 +38,10 @@ async def test_the_status_handler_applies_newer_events_and_dead_letters_poison(i
     case = answer.json()["case_id"]
     service = IntakeService(intake_stack)
     service._pool = await open_store(intake_stack.dsn, max_size=2)
-    letters: list[bytes] = []
+    letters: list[dict[str, Any]] = []
 
     @service.broker.subscriber("case.deadletter")
-    async def dead_letter(body: bytes) -> None:
+    async def dead_letter(body: dict[str, Any]) -> None:
         letters.append(body)
 
     try:
@@ -54,4 +55,4 @@ async def test_the_status_handler_applies_newer_events_and_dead_letters_poison(i
     async with connected(intake_stack) as conn:
         row = await conn.fetchrow("SELECT stage, status_version FROM cases WHERE case_id = $1", case)
     assert (row["stage"], row["status_version"]) == ("replied", 201)
-    assert len(letters) == 1 and b"too_deep" in letters[0]
+    assert len(letters) == 1 and letters[0]["data"]["reason"] == "malformed: too_deep"
