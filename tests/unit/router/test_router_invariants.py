@@ -15,6 +15,7 @@ from router_helpers import make_case, xf
 
 from services.common.schemas import Decision
 from services.router.check import check_rules
+from services.router.explain import explain
 from services.router.invariants import own_complaints, urgency_monotone
 from services.router.rules import CompiledRules, Router, load_rules
 from services.router.steps import OWN_COMPLAINT, OWN_COMPLAINT_REDIRECT
@@ -84,6 +85,8 @@ def test_the_router_enforces_it_whatever_rule_fires(rules_copy: Path) -> None:
     assert diverted.trace[-1] == OWN_COMPLAINT
     assert top.disposition == "redirect" and top.handling_unit is None
     assert top.trace[-1] == OWN_COMPLAINT_REDIRECT
+    case = make_case(received_by="150627:hrss", target_unit="150627:hrss", litigation="pending")
+    assert "the router overrode them (guard:own_complaint)" in explain(load_rules(rules_copy), case)
 
 
 def _apart(rules: CompiledRules, a: str, b: str) -> bool:
