@@ -68,7 +68,11 @@ async def test_every_channel_is_accepted_stored_and_announced(intake_stack: Sett
     )
     by_channel = {event["data"]["channel"]: event["data"] for event in events}
     assert set(by_channel) == set(CHANNELS)
-    assert by_channel["assignment"]["assignment"] == {"from_unit": "150600:petition", "due_days": 30}
+    assert by_channel["assignment"]["assignment"] == {
+        "from_unit": "150600:petition",
+        "due_days": 30,
+        "assigned_at": None,
+    }
     assert all(by_channel[channel]["assignment"] is None for channel in CHANNELS if channel != "assignment")
 
 

@@ -15,6 +15,7 @@ from router_helpers import make_case, xf
 
 from services.common.schemas import Decision
 from services.router.check import check_rules
+from services.router.explain import explain
 from services.router.invariants import own_complaints, urgency_monotone
 from services.router.rules import CompiledRules, Router, load_rules
 from services.router.steps import OWN_COMPLAINT, OWN_COMPLAINT_REDIRECT
@@ -84,6 +85,8 @@ def test_the_router_enforces_it_whatever_rule_fires(rules_copy: Path) -> None:
     assert diverted.trace[-1] == OWN_COMPLAINT
     assert top.disposition == "redirect" and top.handling_unit is None
     assert top.trace[-1] == OWN_COMPLAINT_REDIRECT
+    case = make_case(received_by="150627:hrss", target_unit="150627:hrss", litigation="pending")
+    assert "the router overrode them (guard:own_complaint)" in explain(load_rules(rules_copy), case)
 
 
 def _apart(rules: CompiledRules, a: str, b: str) -> bool:
@@ -295,3 +298,45 @@ def test_rules_test_fails_on_an_uncovered_rule_unless_allowed(
     assert "rules/tables/flags.yaml: 8/10" in out
     assert "not exercised: rules/tables/flags.yaml:" in out and "flags.separation" in out
     assert xf("rules", "test", "--rules", str(rules_copy), "--allow-uncovered") == 0
+
+
+# --- separation: the matter's place still decides --------------------------------------------------
+
+
+@PROPERTY
+@given(data=st.data())
+def test_the_residence_sets_separation_and_changes_nothing_else(
+    data: st.DataObject, router: Router, demo_rules: CompiledRules, places: list[str]
+) -> None:
+    counties = [place for place in places if demo_rules.directory.tree.level(place) == "county"]
+    matter = data.draw(st.sampled_from(places))
+    residence = data.draw(st.sampled_from(counties))
+    fields = {
+        "location": matter,
+        "category": data.draw(st.sampled_from(sorted(demo_rules.categories))),
+        "channel": data.draw(st.sampled_from(["letter", "visit"])),
+        "people_count": data.draw(st.integers(1, 60)),
+    }
+    without = router.decide(make_case(**fields)).model_dump()
+    with_residence = router.decide(make_case(**fields, residence={"region": residence})).model_dump()
+    separated = "separation" in with_residence["flags"]
+    assert separated == _apart(demo_rules, matter, residence)
+    with_residence["flags"] = [flag for flag in with_residence["flags"] if flag != "separation"]
+    with_residence["trace"] = [rule for rule in with_residence["trace"] if rule != "flags.separation"]
+    assert with_residence == without
+
+
+def test_every_spring_festival_from_1901_to_2099_lies_in_a_window_of_22_or_23_days() -> None:
+    from lunardate import LunarDate
+
+    from services.router.facts import in_window
+
+    for year in range(1901, 2100):
+        festival = LunarDate(year, 1, 1).to_solar_date()
+        start, end = festival, festival
+        while in_window(start - timedelta(days=1), "12-23", "01-15", "lunar"):
+            start -= timedelta(days=1)
+        while in_window(end + timedelta(days=1), "12-23", "01-15", "lunar"):
+            end += timedelta(days=1)
+        assert (end - start).days + 1 in (22, 23), year
+        assert end == LunarDate(year, 1, 15).to_solar_date(), year
