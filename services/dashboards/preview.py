@@ -10,7 +10,7 @@ import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,8 +28,20 @@ COLUMN_PX = 64  # Grafana's grid: 24 columns; a height unit is 30 px plus the ga
 ROW_PX = 34
 BANNER_PX = 70
 DPI = 100
-PALETTE = ("#3274d9", "#e0752d", "#37872d", "#c4162a", "#8f3bb8", "#a16800", "#1f9bb4", "#d44a9a", "#6e7f8d",
-           "#56a64b", "#f2cc0c", "#5794f2")
+PALETTE = (
+    "#3274d9",
+    "#e0752d",
+    "#37872d",
+    "#c4162a",
+    "#8f3bb8",
+    "#a16800",
+    "#1f9bb4",
+    "#d44a9a",
+    "#6e7f8d",
+    "#56a64b",
+    "#f2cc0c",
+    "#5794f2",
+)
 TEXT, MUTED, FRAME, GRID = "#1f2329", "#6b7280", "#c8ccd2", "#e4e7eb"
 PREVIEW_ZH = "预览：由 xf dashboards preview 根据实时数据绘制，并非 Grafana 截图"
 PREVIEW_EN = "PREVIEW drawn by `xf dashboards preview` from live Prometheus and PostgreSQL data, not Grafana"
@@ -100,6 +112,12 @@ def _message(ax: Axes, text: str, color: str = MUTED) -> None:
     ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=9, color=color, transform=ax.transAxes, wrap=True)
 
 
+def _numbers(times: Sequence[datetime], tz: tzinfo) -> list[float]:
+    """Times as matplotlib's date numbers (days since 1970-01-01) on the local clock of the deployment."""
+    epoch = datetime(1970, 1, 1)
+    return [(t.astimezone(tz).replace(tzinfo=None) - epoch).total_seconds() / 86400 for t in times]
+
+
 def _aligned(series: Sequence[Series]) -> tuple[list[datetime], list[list[float]]]:
     """The series on one time axis (missing points as 0), for stacking."""
     times = sorted({t for s in series for t in s.times})
@@ -113,27 +131,30 @@ def _aligned(series: Sequence[Series]) -> tuple[list[datetime], list[list[float]
     return times, stacked
 
 
-def _timeseries(ax: Axes, panel: Panel, data: PanelData, height_px: float) -> None:
+def _timeseries(ax: Axes, panel: Panel, data: PanelData, height_px: float, tz: tzinfo) -> None:
     import matplotlib.dates as mdates
 
     _style(ax)
     series = [s for s in data.series if any(v is not None for v in s.values)]
     colors = [PALETTE[i % len(PALETTE)] for i in range(len(series))]
     if panel.stacked and len(series) > 1:
-        times, values = _aligned(series)
-        ax.stackplot(times, values, colors=colors, alpha=0.55, linewidth=0.8, labels=[s.name for s in series])
+        times, stacked = _aligned(series)
+        ax.stackplot(
+            _numbers(times, tz), *stacked, colors=colors, alpha=0.55, linewidth=0.8, labels=[s.name for s in series]
+        )
     else:
         for s, color in zip(series, colors, strict=True):
             values = [float("nan") if v is None else v for v in s.values]
-            ax.plot(s.times, values, color=color, linewidth=1.2, label=s.name)
-            if len(s.times) < 3:
-                ax.scatter(s.times, values, color=color, s=8)
+            x = _numbers(s.times, tz)
+            ax.plot(x, values, color=color, linewidth=1.2, label=s.name)
+            if len(x) < 3:
+                ax.scatter(x, values, color=color, s=8)
     top = max((v for s in series for v in s.values if v is not None), default=0.0)
     ax.set_ylim(0, None if top > 0 else 1)
     ax.yaxis.set_major_formatter(lambda v, _pos: format_value(v, panel.unit, 0 if panel.unit == "short" else None))
-    locator = mdates.AutoDateLocator(minticks=3, maxticks=6)
+    locator = mdates.AutoDateLocator(minticks=3, maxticks=6)  # type: ignore[no-untyped-call]
     ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, show_offset=False))
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, show_offset=False))  # type: ignore[no-untyped-call]
     shown = min(len(series), max(2, int(height_px // 40)))
     if series:
         ax.legend(
@@ -156,8 +177,17 @@ def _stat(ax: Axes, panel: Panel, data: PanelData, width_px: float) -> None:
         x = (i + 0.5) / n
         last = next((v for v in reversed(s.values) if v is not None), None)
         big = s.name if panel.show_name else format_value(last, panel.unit, panel.decimals)
-        ax.text(x, 0.42, big, ha="center", va="center", fontsize=size if not panel.show_name else size * 0.55,
-                color=PALETTE[0], fontweight="bold", transform=ax.transAxes)
+        ax.text(
+            x,
+            0.42,
+            big,
+            ha="center",
+            va="center",
+            fontsize=size if not panel.show_name else size * 0.55,
+            color=PALETTE[0],
+            fontweight="bold",
+            transform=ax.transAxes,
+        )
         if n > 1 and not panel.show_name:
             ax.text(x, 0.9, s.name, ha="center", va="center", fontsize=7, color=MUTED, transform=ax.transAxes)
 
@@ -207,16 +237,43 @@ def _table(ax: Axes, panel: Panel, data: PanelData, height_px: float) -> None:
     total = sum(min(w, 28) + 2 for w in widths)
     x = 0.0
     for i, title in enumerate(header):
-        ax.text(x, 1.0, title, ha="left", va="top", fontsize=6.5, color=MUTED, fontweight="bold",
-                transform=ax.transAxes, clip_on=True)
+        ax.text(
+            x,
+            1.0,
+            title,
+            ha="left",
+            va="top",
+            fontsize=6.5,
+            color=MUTED,
+            fontweight="bold",
+            transform=ax.transAxes,
+            clip_on=True,
+        )
         for j, row in enumerate(rows):
-            ax.text(x, 1.0 - (j + 1) / (fits + 1), row[i][:28], ha="left", va="top", fontsize=6.5, color=TEXT,
-                    transform=ax.transAxes, clip_on=True)
+            ax.text(
+                x,
+                1.0 - (j + 1) / (fits + 1),
+                row[i][:28],
+                ha="left",
+                va="top",
+                fontsize=6.5,
+                color=TEXT,
+                transform=ax.transAxes,
+                clip_on=True,
+            )
         x += (min(widths[i], 28) + 2) / total
     ax.axhline(1.0 - 0.75 / (fits + 1), color=FRAME, linewidth=0.6)
     if len(data.rows) > fits:
-        ax.text(1.0, 0.0, f"… {len(data.rows)} 行 rows", ha="right", va="bottom", fontsize=6, color=MUTED,
-                transform=ax.transAxes)
+        ax.text(
+            1.0,
+            0.0,
+            f"… {len(data.rows)} 行 rows",
+            ha="right",
+            va="bottom",
+            fontsize=6,
+            color=MUTED,
+            transform=ax.transAxes,
+        )
 
 
 UNIT_NAMES = {"percentunit": "%", "s": "时长 duration", "cpm": "/min", "mps": "/s", "reqps": "req/s"}
@@ -235,7 +292,7 @@ def _fit(text: Any, full: str, width_px: float) -> None:
         text.set_text(shown.rstrip() + "…")
 
 
-def _draw_panel(figure: Figure, box: Box, panel: Panel, data: PanelData, size: tuple[float, float]) -> None:
+def _draw_panel(figure: Figure, box: Box, panel: Panel, data: PanelData, size: tuple[float, float], tz: tzinfo) -> None:
     from matplotlib.patches import FancyBboxPatch
 
     fig_w, fig_h = size
@@ -255,8 +312,16 @@ def _draw_panel(figure: Figure, box: Box, panel: Panel, data: PanelData, size: t
         )
     )
     unit = f"  [{UNIT_NAMES[panel.unit]}]" if panel.unit in UNIT_NAMES else ""
-    title = figure.text((left + 8) / fig_w, 1 - (top + 14) / fig_h, panel.title + unit, fontsize=8, color=TEXT,
-                        fontweight="bold", va="center", ha="left")
+    title = figure.text(
+        (left + 8) / fig_w,
+        1 - (top + 14) / fig_h,
+        panel.title + unit,
+        fontsize=8,
+        color=TEXT,
+        fontweight="bold",
+        va="center",
+        ha="left",
+    )
     _fit(title, panel.title + unit, width - 16)
     # The plot area: inside the frame, below the title; time series keep room for axis labels and legend.
     pad_left = 46 if panel.kind == "timeseries" else _label_room(data, width) if panel.kind == "bargauge" else 10
@@ -275,7 +340,7 @@ def _draw_panel(figure: Figure, box: Box, panel: Panel, data: PanelData, size: t
     elif data.empty:
         _message(ax, "无数据 No data")
     elif panel.kind == "timeseries":
-        _timeseries(ax, panel, data, inner_height)
+        _timeseries(ax, panel, data, inner_height, tz)
     elif panel.kind == "stat":
         _stat(ax, panel, data, width)
     elif panel.kind == "bargauge":
@@ -285,7 +350,9 @@ def _draw_panel(figure: Figure, box: Box, panel: Panel, data: PanelData, size: t
 
 
 def draw(board: Board, data: dict[str, PanelData], *, generated: datetime, boxes: list[Box] | None = None) -> bytes:
-    """The board as a PNG: its rows and panels where the dashboard puts them, under a preview banner."""
+    """The board as a PNG: its rows and panels where the dashboard puts them, under a preview banner.
+    Times are shown on the clock of `generated` (the deployment's time zone)."""
+    tz = generated.tzinfo or UTC
     fonts.configure_matplotlib()
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -297,22 +364,27 @@ def draw(board: Board, data: dict[str, PanelData], *, generated: datetime, boxes
     fig_h = BANNER_PX + max(b.y + b.h for b in boxes) * ROW_PX + 10
     figure = Figure(figsize=(fig_w / DPI, fig_h / DPI), dpi=DPI, facecolor="#f4f5f7")
     FigureCanvasAgg(figure)  # a renderer, to measure the titles
-    figure.patches.append(
-        _banner(figure, fig_h)
-    )
+    figure.patches.append(_banner(figure, fig_h))
     figure.text(12 / fig_w, 1 - 22 / fig_h, board.title, fontsize=15, color=TEXT, fontweight="bold", va="center")
-    figure.text(12 / fig_w, 1 - 50 / fig_h, f"{PREVIEW_ZH} · {PREVIEW_EN} · {generated:%Y-%m-%d %H:%M %Z}",
-                fontsize=8.5, color="#8a4b00", va="center")
+    figure.text(
+        12 / fig_w,
+        1 - 50 / fig_h,
+        f"{PREVIEW_ZH} · {PREVIEW_EN} · {generated:%Y-%m-%d %H:%M %Z}",
+        fontsize=8.5,
+        color="#8a4b00",
+        va="center",
+    )
     for box in boxes:
         if box.kind == "row":
             y = BANNER_PX + box.y * ROW_PX + 17
-            figure.text(10 / fig_w, 1 - y / fig_h, "▼ " + box.title, fontsize=10, color=TEXT, va="center",
-                        fontweight="bold")
+            figure.text(
+                10 / fig_w, 1 - y / fig_h, "▼ " + box.title, fontsize=10, color=TEXT, va="center", fontweight="bold"
+            )
             continue
         panel = panels.get(box.title)
         if panel is None:
             raise ValueError(f"{board.file}: panel {box.title!r} is not in services/dashboards (run `xf dashboards`)")
-        _draw_panel(figure, box, panel, data.get(box.title, PanelData(error="not fetched")), (fig_w, fig_h))
+        _draw_panel(figure, box, panel, data.get(box.title, PanelData(error="not fetched")), (fig_w, fig_h), tz)
     out = io.BytesIO()
     with fonts.glyphs_required():
         figure.savefig(out, format="png", facecolor=figure.get_facecolor())
@@ -325,5 +397,13 @@ def draw(board: Board, data: dict[str, PanelData], *, generated: datetime, boxes
 def _banner(figure: Figure, fig_h: float) -> Any:
     from matplotlib.patches import Rectangle
 
-    return Rectangle((0, 1 - 64 / fig_h), 1, 64 / fig_h, transform=figure.transFigure, facecolor="#fff4e0",
-                     edgecolor="#f0b357", linewidth=1.0, zorder=-1)
+    return Rectangle(
+        (0, 1 - 64 / fig_h),
+        1,
+        64 / fig_h,
+        transform=figure.transFigure,
+        facecolor="#fff4e0",
+        edgecolor="#f0b357",
+        linewidth=1.0,
+        zorder=-1,
+    )

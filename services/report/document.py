@@ -54,7 +54,7 @@ def _departments(rules_dir: Path) -> dict[str, str]:
 
 
 def unit_namer(rules_dir: Path) -> Callable[[str], str]:
-    """"150207:hrss" → "九原区人力资源和社会保障" (the region's name and the department's, from rules/)."""
+    """ "150207:hrss" → "九原区人力资源和社会保障" (the region's name and the department's, from rules/)."""
     departments = _departments(rules_dir)
 
     def name(unit: str) -> str:
@@ -82,8 +82,14 @@ class Chart:
 
 
 # Which way is better, for the colour of a change (volume is neither).
-BETTER_UP = {"first_time_rate", "closure_rate", "on_time_closure_rate", "reply_rate", "settle_rate",
-             "assignment_closure_rate"}
+BETTER_UP = {
+    "first_time_rate",
+    "closure_rate",
+    "on_time_closure_rate",
+    "reply_rate",
+    "settle_rate",
+    "assignment_closure_rate",
+}
 BETTER_DOWN = {"repeat_rate", "skip_level_rate", "collective_rate"}
 
 
@@ -102,9 +108,8 @@ def _card(column: str, s: Situation) -> str:
     now, before = s.current.statistics.get(column), s.previous.statistics.get(column)
     if measure.kind == "rate":
         value = _rate(now)
-        detail = (
-            f"{s.current.statistics.get(measure.numerator or '') or 0}/{s.current.statistics.get(measure.denominator or '') or 0}"
-        )
+        stats = s.current.statistics
+        detail = f"{stats.get(measure.numerator or '') or 0}/{stats.get(measure.denominator or '') or 0}"
         if now is None or before is None:
             delta, direction = "上期无 n/a", "flat"
         else:
@@ -123,14 +128,15 @@ def _card(column: str, s: Situation) -> str:
         f'<div class="label en">{html.escape(measure.en.split(" (")[0])}</div>'
         f'<div class="value">{value}</div>'
         f'<div class="detail">{html.escape(detail)}</div>'
-        f'<div class="delta {_tone(column, direction)}">{html.escape(delta)} <span class="prev">上期 prev. {previous}</span></div></div>'
+        f'<div class="delta {_tone(column, direction)}">{html.escape(delta)} '
+        f'<span class="prev">上期 prev. {previous}</span></div></div>'
     )
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
-    return f'<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _bars(rows: list[VolumeRow], previous: list[VolumeRow], name: Callable[[str], str]) -> list[Bar]:
@@ -150,22 +156,31 @@ def _daily_chart(s: Situation) -> Chart:
     for row in s.daily:
         values = series.setdefault(f"{CHANNELS.get(row.channel, row.channel)} {row.channel}", [0] * len(days))
         values[index[row.day]] += row.batches
-    return Chart("每日受理批次（按渠道）", "Cases received per day, by channel",
-                 charts.daily_lines(days, series, ylabel="批次 batches"))
+    return Chart(
+        "每日受理批次（按渠道）",
+        "Cases received per day, by channel",
+        charts.daily_lines(days, series, ylabel="批次 batches"),
+    )
 
 
-def _unit_bars(units: Sequence[UnitMeasures], numerator: str, denominator: str, name: Callable[[str], str]
-               ) -> tuple[list[Bar], str]:
+def _unit_bars(
+    units: Sequence[UnitMeasures], numerator: str, denominator: str, name: Callable[[str], str]
+) -> tuple[list[Bar], str]:
     rated = [u for u in units if getattr(u, denominator) > 0]
     # The units with the most cases due, ranked by their rate (best on top).
     shown = sorted(rated, key=lambda u: (-getattr(u, denominator), u.unit))[:TOP_UNITS]
     shown.sort(key=lambda u: (-getattr(u, numerator) / getattr(u, denominator), -getattr(u, denominator), u.unit))
     bars = [
-        Bar(name(u.unit), getattr(u, numerator) / getattr(u, denominator),
-            note=f"{getattr(u, numerator) / getattr(u, denominator):.0%}（{getattr(u, numerator)}/{getattr(u, denominator)}）")
+        Bar(
+            name(u.unit),
+            getattr(u, numerator) / getattr(u, denominator),
+            note=f"{getattr(u, numerator) / getattr(u, denominator):.0%}"
+            f"（{getattr(u, numerator)}/{getattr(u, denominator)}）",
+        )
         for u in shown
     ]
-    note = f"共{len(rated)}个单位，显示件数最多的{len(shown)}个 / {len(shown)} of {len(rated)} units, those with most cases"
+    note = f"共{len(rated)}个单位，显示件数最多的{len(shown)}个"
+    note += f" / {len(shown)} of {len(rated)} units, those with most cases"
     return bars, note
 
 
@@ -178,28 +193,55 @@ def build_charts(s: Situation, unit_name: Callable[[str], str]) -> dict[str, lis
     return {
         "volume": [
             _daily_chart(s),
-            Chart("按问题分类（前10）", "By category (top 10), against the previous period",
-                  charts.ranked_bars(_bars(s.current.by_category, s.previous.by_category,
-                                           lambda c: CATEGORIES.get(c, c)),
-                                     xlabel="批次 batches", legend=legend)),
-            Chart("按事发地（县级，前10）", "By county where the matter arose (top 10)",
-                  charts.ranked_bars(_bars(s.current.by_county, s.previous.by_county, region_name),
-                                     xlabel="批次 batches", legend=legend)),
+            Chart(
+                "按问题分类（前10）",
+                "By category (top 10), against the previous period",
+                charts.ranked_bars(
+                    _bars(s.current.by_category, s.previous.by_category, lambda c: CATEGORIES.get(c, c)),
+                    xlabel="批次 batches",
+                    legend=legend,
+                ),
+            ),
+            Chart(
+                "按事发地（县级，前10）",
+                "By county where the matter arose (top 10)",
+                charts.ranked_bars(
+                    _bars(s.current.by_county, s.previous.by_county, region_name), xlabel="批次 batches", legend=legend
+                ),
+            ),
         ],
         "units": [
-            Chart("按期办结率（按责任单位）", "On-time closure rate by handling unit (met / due in the period)",
-                  charts.ranked_bars(on_time, xlabel="按期办结率 on-time closure rate", percent=True), on_time_note),
-            Chart("办结率（按责任单位）", "Closure rate by handling unit (replied / accepted in the period)",
-                  charts.ranked_bars(closure, xlabel="办结率 closure rate", percent=True), closure_note),
+            Chart(
+                "按期办结率（按责任单位）",
+                "On-time closure rate by handling unit (met / due in the period)",
+                charts.ranked_bars(on_time, xlabel="按期办结率 on-time closure rate", percent=True),
+                on_time_note,
+            ),
+            Chart(
+                "办结率（按责任单位）",
+                "Closure rate by handling unit (replied / accepted in the period)",
+                charts.ranked_bars(closure, xlabel="办结率 closure rate", percent=True),
+                closure_note,
+            ),
         ],
         "deadlines": [
-            Chart("办理期限与逾期趋势", "Handling deadlines per day and cases overdue",
-                  charts.deadlines(deadline_days or days, [d.met for d in s.deadlines],
-                                   [d.due - d.met for d in s.deadlines], [d.overdue_open for d in s.deadlines])),
+            Chart(
+                "办理期限与逾期趋势",
+                "Handling deadlines per day and cases overdue",
+                charts.deadlines(
+                    deadline_days or days,
+                    [d.met for d in s.deadlines],
+                    [d.due - d.met for d in s.deadlines],
+                    [d.overdue_open for d in s.deadlines],
+                ),
+            ),
         ],
         "durations": [
-            Chart("办理时长分布", "Time from receipt to routing, acceptance and reply (cases received in the period)",
-                  charts.durations(s.durations)),
+            Chart(
+                "办理时长分布",
+                "Time from receipt to routing, acceptance and reply (cases received in the period)",
+                charts.durations(s.durations),
+            ),
         ],
     }
 
@@ -221,7 +263,8 @@ h2 { font-size: 16px; margin: 26px 0 8px; padding-bottom: 4px; border-bottom: 2p
 .card .value { font-size: 22px; font-weight: 700; margin-top: 2px; }
 .card .detail { font-size: 10px; color: var(--muted); min-height: 1em; }
 .card .delta { font-size: 11px; }
-.card .delta.bad { color: var(--bad); } .card .delta.good { color: var(--good); } .card .delta.neutral { color: #2f6db5; }
+.card .delta.bad { color: var(--bad); } .card .delta.good { color: var(--good); }
+.card .delta.neutral { color: #2f6db5; }
 .card .prev { color: var(--muted); font-size: 10px; display: block; }
 ul.changes { padding-left: 18px; margin: 0; }
 ul.changes li { margin-bottom: 6px; break-inside: avoid; }
@@ -241,9 +284,7 @@ footer { margin-top: 28px; color: var(--muted); font-size: 10px; }
 
 
 def _changes(sentences: Sequence[Sentence]) -> str:
-    items = "".join(
-        f'<li>{html.escape(s.zh)}<span class="en">{html.escape(s.en)}</span></li>' for s in sentences
-    )
+    items = "".join(f'<li>{html.escape(s.zh)}<span class="en">{html.escape(s.en)}</span></li>' for s in sentences)
     return f'<ul class="changes">{items}</ul>'
 
 
@@ -261,18 +302,24 @@ def document(s: Situation, *, rules_dir: Path, generated: datetime) -> str:
     figures = build_charts(s, unit_name)
 
     def section(zh: str, en: str, *parts: str) -> str:
-        return f'<section><h2>{html.escape(zh)} <span class="en">{html.escape(en)}</span></h2>{"".join(parts)}</section>'
+        return (
+            f'<section><h2>{html.escape(zh)} <span class="en">{html.escape(en)}</span></h2>{"".join(parts)}</section>'
+        )
 
     measures = _table(MEASURE_HEADER, [measure_cells(m, s.current.statistics) for m in MEASURES])
     body = "".join(
         [
             f"<header><h1>信访形势分析 · {html.escape(_period_words(s))}</h1>",
             f'<div class="en">Petition situation report, {html.escape(period.label)}</div>',
-            f'<p class="meta">统计期 Period {period.first.isoformat()} – {period.last.isoformat()}（{html.escape(s.current.timezone)}）'
+            f'<p class="meta">统计期 Period {period.first.isoformat()} – {period.last.isoformat()}'
+            f"（{html.escape(s.current.timezone)}）"
             f" · 对比上期 against {s.previous.period.first.isoformat()} – {s.previous.period.last.isoformat()}"
             f" · 生成于 generated {generated.strftime('%Y-%m-%d %H:%M %Z')}</p></header>",
-            section("主要数据", "Headline figures",
-                    '<div class="cards">' + "".join(_card(c, s) for c in HEADLINE) + "</div>"),
+            section(
+                "主要数据",
+                "Headline figures",
+                '<div class="cards">' + "".join(_card(c, s) for c in HEADLINE) + "</div>",
+            ),
             section("主要变化", "Main changes", _changes(sentences)),
             section("一、受理情况", "Volume", *(c.html() for c in figures["volume"])),
             section("二、考核指标", "Assessment measures", measures, *(c.html() for c in figures["units"])),

@@ -34,7 +34,9 @@ def font_path() -> Path:
     for directory in FONT_DIRS:
         if (directory / FONT_FILE).exists():
             return directory / FONT_FILE
-    raise MissingFont(f"{FONT_FILE} not found in {', '.join(map(str, FONT_DIRS))}: install fonts-noto-cjk (scripts/bootstrap)")
+    raise MissingFont(
+        f"{FONT_FILE} not found in {', '.join(map(str, FONT_DIRS))}: install fonts-noto-cjk (scripts/bootstrap)"
+    )
 
 
 @cache

@@ -25,7 +25,7 @@ class Sentence:
 
 
 def change(now: int, before: int) -> tuple[str, str]:
-    """"增加35%" / "up 35 %" (or 减少/down, 持平/level, 新增/new when there was nothing before)."""
+    """ "增加35%" / "up 35 %" (or 减少/down, 持平/level, 新增/new when there was nothing before)."""
     if before == 0:
         return ("新增", "new") if now else ("持平", "level")
     ratio = (now - before) / before
@@ -91,7 +91,8 @@ def category_change(s: Situation, county_name: Callable[[str], str]) -> Sentence
     name = CATEGORIES.get(category, category)
     zh_change, en_change = change(now.get(category, 0), before.get(category, 0))
     zh = f"“{name}”类{zh_change}（{before.get(category, 0)}→{now.get(category, 0)}件）"
-    en = f"{category.replace('_', ' ')} cases {en_change} on the previous period ({before.get(category, 0)} → {now.get(category, 0)})"
+    counts = f"{before.get(category, 0)} → {now.get(category, 0)}"
+    en = f"{category.replace('_', ' ')} cases {en_change} on the previous period ({counts})"
     if county is not None:
         where = county_name(county)
         zh += f"，主要{'来自' if delta > 0 else '是'}{where}（{same_way[county]:+d}件）"
@@ -138,7 +139,9 @@ def overdue(s: Situation) -> Sentence:
 
 
 def weakest_unit(s: Situation, unit_name: Callable[[str], str]) -> Sentence | None:
-    candidates: list[UnitMeasures] = [u for u in s.units if u.handle_due >= MIN_UNIT_DUE and u.handle_due_met < u.handle_due]
+    candidates: list[UnitMeasures] = [
+        u for u in s.units if u.handle_due >= MIN_UNIT_DUE and u.handle_due_met < u.handle_due
+    ]
     if not candidates:
         return None
     unit = min(candidates, key=lambda u: (u.handle_due_met / u.handle_due, -u.handle_due, u.unit))
