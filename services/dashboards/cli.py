@@ -15,10 +15,12 @@ PREVIEW_DIR = Path("reports") / "dashboards"
 
 
 def preview(args: argparse.Namespace) -> int:
+    import asyncpg
+
     from services.common.settings import get_settings
     from services.dashboards.boards import BOARDS
     from services.dashboards.preview import draw
-    from services.dashboards.preview_data import fetch_board
+    from services.dashboards.preview_data import fetch_boards
     from services.report.fonts import MissingFont, MissingGlyph
 
     settings = get_settings()
@@ -27,8 +29,15 @@ def preview(args: argparse.Namespace) -> int:
     end = datetime.now(UTC)
     generated = end.astimezone(ZoneInfo(settings.timezone))
     failed = 0
-    for board in BOARDS:
-        data = asyncio.run(fetch_board(settings, board, end))
+    try:
+        fetched = asyncio.run(fetch_boards(settings, BOARDS, end))
+    except (OSError, asyncpg.PostgresError) as error:
+        print(
+            f"xf dashboards preview: cannot read PostgreSQL at {settings.host}:{settings.pg_port}: {error}",
+            file=sys.stderr,
+        )
+        return 1
+    for board, data in zip(BOARDS, fetched, strict=True):
         for title, panel in data.items():
             if panel.error:
                 failed += 1

@@ -8,8 +8,10 @@ points and `$__rate_interval` is Grafana's: the larger of four scrape intervals 
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -18,12 +20,14 @@ from typing import Any
 import asyncpg
 import httpx
 
+from services.common.db import Conn
 from services.common.settings import Settings
 from services.dashboards.macros import expand_promql, expand_sql
 from services.dashboards.spec import Board, Panel, Prom, Sql
 
 SCRAPE_SECONDS = 5
 POINTS = 300
+CONCURRENCY = 4
 _LEGEND = re.compile(r"\{\{\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}")
 _RANGE = re.compile(r"^now-(\d+)([smhdw])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -127,7 +131,7 @@ def _cell(value: Any) -> Cell:
     return str(value)
 
 
-async def _sql(conn: asyncpg.Connection[Any], panel: Panel, query: Sql, window: Window, data: PanelData) -> None:
+async def _sql(conn: Conn, panel: Panel, query: Sql, window: Window, data: PanelData) -> None:
     rows = await conn.fetch(expand_sql(query.sql, start=window.start, end=window.end))
     columns = query.columns
     if query.time_series:
@@ -154,33 +158,47 @@ async def prometheus_start(client: httpx.AsyncClient, base: str) -> datetime | N
     return datetime.fromtimestamp(min_ms / 1000, UTC) if min_ms > 0 else None
 
 
-async def fetch_board(settings: Settings, board: Board, end: datetime) -> dict[str, PanelData]:
-    """Panel title → its data. A query that fails is that panel's error, not the whole board's."""
+async def _panel(
+    client: httpx.AsyncClient,
+    base: str,
+    pool: asyncpg.Pool[Any],
+    panel: Panel,
+    window: Window,
+    limit: asyncio.Semaphore,
+) -> PanelData:
+    data = PanelData()
+    async with limit:
+        try:
+            for query in panel.queries:
+                if isinstance(query, Prom):
+                    data.series += await _prom(client, base, panel, query, window)
+                else:
+                    async with pool.acquire() as conn:
+                        await _sql(conn, panel, query, window, data)
+        except (httpx.HTTPError, OSError, asyncpg.PostgresError, RuntimeError) as error:
+            data.error = f"{type(error).__name__}: {error}"[:300]
+    return data
+
+
+async def fetch_boards(settings: Settings, boards: Sequence[Board], end: datetime) -> list[dict[str, PanelData]]:
+    """For each board, panel title → its data; the panels' queries run a few at a time. A query that fails
+    is its panel's error, not the board's."""
     base = f"http://{settings.host}:{settings.prometheus_port}"
-    start = end - board_range(board)
-    found: dict[str, PanelData] = {}
+    limit = asyncio.Semaphore(CONCURRENCY)
     async with httpx.AsyncClient(timeout=30) as client:
         try:
             oldest = await prometheus_start(client, base)
         except httpx.HTTPError:
             oldest = None
-        window = Window(start, end, max(start, oldest) if oldest else start)
-        conn: asyncpg.Connection[Any] | None = None
+        pool = await asyncpg.create_pool(settings.dsn, min_size=1, max_size=CONCURRENCY)
         try:
-            for panel in board.panels():
-                data = PanelData()
-                try:
-                    for query in panel.queries:
-                        if isinstance(query, Prom):
-                            data.series += await _prom(client, base, panel, query, window)
-                        else:
-                            if conn is None:
-                                conn = await asyncpg.connect(settings.dsn)
-                            await _sql(conn, panel, query, window, data)
-                except (httpx.HTTPError, OSError, asyncpg.PostgresError, RuntimeError) as error:
-                    data.error = f"{type(error).__name__}: {error}"[:300]
-                found[panel.title] = data
+            found = []
+            for board in boards:
+                start = end - board_range(board)
+                window = Window(start, end, max(start, oldest) if oldest else start)
+                panels = board.panels()
+                results = await asyncio.gather(*(_panel(client, base, pool, p, window, limit) for p in panels))
+                found.append({p.title: r for p, r in zip(panels, results, strict=True)})
+            return found
         finally:
-            if conn is not None:
-                await conn.close()
-    return found
+            await pool.close()

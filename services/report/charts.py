@@ -130,7 +130,7 @@ def ranked_bars(
     thickness = 0.38 if with_previous else 0.62
     offset = thickness / 2 if with_previous else 0.0
     # A zero is drawn as a sliver, so that a unit at 0 % is seen to be there and not missing.
-    least = 0.006 * (1 if percent else max(max(b.value for b in ordered), 1))
+    least = 0.015 * (1 if percent else max(max(b.value for b in ordered), 1))
     ax.barh(
         [p + offset for p in positions],
         [max(b.value, least) for b in ordered],
