@@ -131,7 +131,7 @@ def _aligned(series: Sequence[Series]) -> tuple[list[datetime], list[list[float]
     return times, stacked
 
 
-def _timeseries(ax: Axes, panel: Panel, data: PanelData, height_px: float, tz: tzinfo) -> None:
+def _timeseries(ax: Axes, panel: Panel, data: PanelData, height_px: float, tz: tzinfo, legend_px: float) -> None:
     import matplotlib.dates as mdates
 
     _style(ax)
@@ -157,8 +157,10 @@ def _timeseries(ax: Axes, panel: Panel, data: PanelData, height_px: float, tz: t
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, show_offset=False))  # type: ignore[no-untyped-call]
     shown = min(len(series), max(2, int(height_px // 40)))
     if series:
+        handles, labels = ax.get_legend_handles_labels()
         ax.legend(
-            handles=ax.get_legend_handles_labels()[0][:shown],
+            handles[:shown],
+            [_shorten(label, legend_px - 30) for label in labels[:shown]],
             fontsize=6.5,
             loc="upper left",
             bbox_to_anchor=(1.01, 1.0),
@@ -340,7 +342,7 @@ def _draw_panel(figure: Figure, box: Box, panel: Panel, data: PanelData, size: t
     elif data.empty:
         _message(ax, "无数据 No data")
     elif panel.kind == "timeseries":
-        _timeseries(ax, panel, data, inner_height, tz)
+        _timeseries(ax, panel, data, inner_height, tz, pad_right)
     elif panel.kind == "stat":
         _stat(ax, panel, data, width)
     elif panel.kind == "bargauge":

@@ -16,6 +16,8 @@ from services.report.vocabulary import CATEGORIES
 
 # A unit is named as the weakest only with this many deadlines due: one missed case is not a pattern.
 MIN_UNIT_DUE = 2
+# A county is where a change "mostly" came from when it accounts for this share of it.
+MOSTLY = 0.4
 
 
 @dataclass(frozen=True)
@@ -94,9 +96,13 @@ def category_change(s: Situation, county_name: Callable[[str], str]) -> Sentence
     counts = f"{before.get(category, 0)} → {now.get(category, 0)}"
     en = f"{category.replace('_', ' ')} cases {en_change} on the previous period ({counts})"
     if county is not None:
-        where = county_name(county)
-        zh += f"，主要{'来自' if delta > 0 else '是'}{where}（{same_way[county]:+d}件）"
-        en += f", mostly {'from' if delta > 0 else 'in'} {where} ({same_way[county]:+d})"
+        where, part = county_name(county), same_way[county]
+        if abs(part) >= MOSTLY * abs(delta):
+            zh += f"，主要{'来自' if delta > 0 else '是'}{where}（{part:+d}件）"
+            en += f", mostly {'from' if delta > 0 else 'in'} {where} ({part:+d})"
+        else:
+            zh += f"，{'增' if delta > 0 else '减'}量分散在{len(same_way)}个县级区划，{where}最多（{part:+d}件）"
+            en += f", spread over {len(same_way)} counties, most in {where} ({part:+d})"
     return Sentence(zh + "。", en + ".")
 
 

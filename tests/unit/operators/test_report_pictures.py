@@ -175,3 +175,13 @@ def test_the_document_is_self_contained_and_its_font_has_every_glyph() -> None:
     lacking = {ch for ch in text if not ch.isspace() and ord(ch) not in cmap and ch not in "&;#"}
     assert not lacking
     assert len(page) < 1_500_000
+
+
+def test_a_change_spread_over_counties_is_not_said_to_come_from_one() -> None:
+    s = situation(
+        category_county={("housing", "150203"): 2, ("housing", "150207"): 2, ("housing", "150205"): 2},
+        previous_category_county={("housing", "150203"): 4, ("housing", "150207"): 4, ("housing", "150205"): 4},
+    )
+    sentence = category_change(s, lambda code: code)
+    assert sentence is not None
+    assert sentence.zh == "“住房/物业”类减少50%（12→6件），减量分散在3个县级区划，150207最多（-2件）。"
