@@ -108,6 +108,7 @@ def configure_matplotlib() -> None:
         font_manager.fontManager.addfont(str(font_path()))
     rcParams["font.family"] = [FAMILY]
     rcParams["axes.unicode_minus"] = False
+    rcParams["text.parse_math"] = False  # names from the data are text: "$" is not TeX here
     rcParams["svg.fonttype"] = "path"
 
 

@@ -185,3 +185,20 @@ def test_a_change_spread_over_counties_is_not_said_to_come_from_one() -> None:
     sentence = category_change(s, lambda code: code)
     assert sentence is not None
     assert sentence.zh == "“住房/物业”类减少50%（12→6件），减量分散在3个县级区划，150207最多（-2件）。"
+
+
+def test_names_from_the_data_are_text_not_markup() -> None:
+    odd = "<script>alert(1)</script>$\\nocommand{x}$"  # TeX that matplotlib would refuse to parse
+    report = situation()
+    category = PeriodReport(
+        period=report.current.period,
+        statistics=report.current.statistics,
+        by_channel=report.current.by_channel,
+        by_category=[volume(odd, 9)],
+        by_county=report.current.by_county,
+        timezone="Asia/Shanghai",
+    )
+    hostile = Situation(**{**report.__dict__, "current": category})
+    page = document(hostile, rules_dir=RULES, generated=datetime(2026, 11, 1, 9, tzinfo=UTC))
+    assert "<script>" not in page
+    assert coloured(charts.ranked_bars([Bar(odd, 3)], xlabel="$\\frac{1}{2}$")) > 0.003
