@@ -18,6 +18,10 @@ from services.report.data import PeriodReport, load
 from services.report.period import Period, PeriodError, parse_period
 
 
+# The situation report draws one point per day: five years at most.
+MAX_CHART_DAYS = 5 * 366
+
+
 def write_files(report: PeriodReport, directory: Path) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     stem = f"xinfang-{report.period.label}"
@@ -55,6 +59,12 @@ def run(args: argparse.Namespace) -> int:
         period = parse_period(args.period, today=datetime.now(ZoneInfo(settings.timezone)).date())
     except PeriodError as error:
         print(f"xf report: --period {error}", file=sys.stderr)
+        return 2
+    if (args.html or args.pdf) and period.days > MAX_CHART_DAYS:
+        print(
+            f"xf report: --period {period.label}: {period.days} days; the charts cover at most {MAX_CHART_DAYS}",
+            file=sys.stderr,
+        )
         return 2
     try:
         report = asyncio.run(load(settings.dsn, period))

@@ -279,7 +279,12 @@ th:first-child, td:first-child { text-align: left; }
 th { font-weight: 700; }
 footer { margin-top: 28px; color: var(--muted); font-size: 10px; }
 @page { size: A4; margin: 14mm 12mm; }
-@media print { body { max-width: none; padding: 0; } h2 { break-after: avoid; } }
+@media print {
+  body { max-width: none; padding: 0; }
+  h2 { break-after: avoid; }
+  /* tall charts (the unit rankings) shrink so that two share a page */
+  figure.chart img { max-height: 105mm; width: auto; max-width: 100%%; margin: 0 auto; }
+}
 """
 
 

@@ -202,3 +202,10 @@ def test_names_from_the_data_are_text_not_markup() -> None:
     page = document(hostile, rules_dir=RULES, generated=datetime(2026, 11, 1, 9, tzinfo=UTC))
     assert "<script>" not in page
     assert coloured(charts.ranked_bars([Bar(odd, 3)], xlabel="$\\frac{1}{2}$")) > 0.003
+
+
+def test_a_period_too_long_to_chart_is_refused_before_reading_anything(capsys: pytest.CaptureFixture[str]) -> None:
+    from services.cli import main
+
+    assert main(["report", "--period", "1900-01-01..2999-12-31", "--html", "--no-files"]) == 2
+    assert "401767 days; the charts cover at most 1830" in capsys.readouterr().err
