@@ -17,7 +17,6 @@ from services.report import render
 from services.report.data import PeriodReport, load
 from services.report.period import Period, PeriodError, parse_period
 
-
 # The situation report draws one point per day: five years at most.
 MAX_CHART_DAYS = 5 * 366
 
