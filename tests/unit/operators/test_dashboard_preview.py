@@ -4,7 +4,9 @@ and a board drawn from made-up data with every panel where the grid puts it."""
 from __future__ import annotations
 
 import io
+import socket
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -119,3 +121,23 @@ def test_a_panel_without_data_or_with_an_error_says_so() -> None:
         )
     )
     assert coloured(body) > 0.001  # the error, in red
+
+
+def test_preview_without_a_stack_says_where_it_looked(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from services.cli import main
+    from services.common.settings import get_settings
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("XF_PG_PORT", str(port))
+    monkeypatch.setenv("XF_PROMETHEUS_PORT", str(port))
+    get_settings.cache_clear()
+    try:
+        assert main(["dashboards", "preview", "--out", str(tmp_path)]) == 1
+    finally:
+        get_settings.cache_clear()
+    assert f"cannot read PostgreSQL at 127.0.0.1:{port}" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
