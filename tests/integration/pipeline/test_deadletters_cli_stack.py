@@ -21,6 +21,7 @@ from services.common.deadletter import dead_letter_event, dead_letter_id
 from services.common.envelope import to_bytes
 from services.common.kafka import client_options
 from services.common.settings import PROJECT_ROOT, Settings
+from services.common.signing import Signer
 from services.intake import clients
 from services.intake.auth import Client
 
@@ -36,11 +37,18 @@ def xf(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-async def send(settings: Settings, topic: str, key: bytes, value: bytes) -> tuple[int, int]:
+async def send(
+    settings: Settings, topic: str, key: bytes, value: bytes, signer: Signer | None = None
+) -> tuple[int, int]:
     producer = AIOKafkaProducer(**client_options(settings), enable_idempotence=True, acks="all")
     await producer.start()
     try:
-        sent = await producer.send_and_wait(topic, value, key=key)
+        headers = None
+        if signer is not None:  # a partner's record: signed, named by its event id
+            event_id = json.loads(value)["id"]
+            signed = signer.headers(event_id, value)
+            headers = [("ce-id", event_id.encode()), *((name, text.encode()) for name, text in signed.items())]
+        sent = await producer.send_and_wait(topic, value, key=key, headers=headers)
         return sent.partition, sent.offset
     finally:
         await producer.stop()
@@ -54,10 +62,13 @@ async def test_a_refused_event_is_listed_shown_and_replayed_once_its_cause_is_fi
     try:
         client = Client(name, "upstream", frozenset({"letter"}), ("150627",), ("150627",), sources=(source,))
         await clients.create_client(conn, client, note="dead-letter replay test")
+        signer = Signer(name, await clients.new_signing_key(conn, name))
         event_id = f"replay-{uuid.uuid4()}"
         data = submission(datetime.now(UTC) - timedelta(hours=1), 77)  # channel online: not this client's
         event = {"specversion": "1.0", "id": event_id, "type": "case.submitted", "source": source, "data": data}
-        partition, offset = await send(settings, "case.submitted", event_id.encode(), json.dumps(event).encode())
+        partition, offset = await send(
+            settings, "case.submitted", event_id.encode(), json.dumps(event).encode(), signer
+        )
         letter_id = dead_letter_id("intake", "case.submitted", partition, offset, None)
 
         async def letter() -> dict[str, Any] | None:
