@@ -249,11 +249,11 @@ def delete_user(admin: AdminClient, name: str) -> None:
 
 
 def ensure_principals(settings: Settings, passwords: Mapping[str, str]) -> list[str]:
-    """Create the SCRAM users of `passwords` that the broker does not know; returns their names."""
+    """Give each user of `passwords` that password (a rotated one included); returns the users created."""
     admin = admin_client(settings)
     missing = sorted(set(passwords) - scram_users(admin))
-    for name in missing:
-        set_password(admin, name, passwords[name])
+    for name, password in passwords.items():
+        set_password(admin, name, password)
     return missing
 
 

@@ -73,7 +73,17 @@ def write_private(path: Path, content: str) -> bool:
     return True
 
 
+def replace_private(path: Path, content: str) -> None:
+    """Replace `path` at once (rename) by a new 0600 file holding `content`."""
+    staging = path.with_name(f".{path.name}.new")
+    staging.unlink(missing_ok=True)
+    write_private(staging, content)
+    os.replace(staging, path)
+
+
+def kafka_credentials_text(username: str, password: str) -> str:
+    return json.dumps({"username": username, "password": password}) + "\n"
+
+
 def write_kafka_credentials(stack_dir: Path, principal: str, username: str, password: str) -> bool:
-    return write_private(
-        kafka_credentials_path(stack_dir, principal), json.dumps({"username": username, "password": password}) + "\n"
-    )
+    return write_private(kafka_credentials_path(stack_dir, principal), kafka_credentials_text(username, password))

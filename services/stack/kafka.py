@@ -4,6 +4,11 @@ The jars are copied once by Maven into `${XDG_CACHE_HOME:-~/.cache}/xinfang/kafk
 shared by every stack directory. Per stack: `<stack_dir>/kafka/` holds server.properties, the
 log4j2 configuration, the cluster id and the data (`data/`); the broker's output goes to
 `<stack_dir>/logs/kafka.log`.
+
+The broker authenticates every client with SASL/SCRAM-SHA-512 and authorises every request by ACL
+(services/common/kafka_principals.py); the passwords are the stack's secrets (stack_secrets.py). Its
+storage is formatted with the super user's credentials; provisioning adds the other principals, their
+ACLs and the topics on every `up`.
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from services.common.kafka_principals import (
 )
 from services.common.settings import Settings
 from services.stack.kafka import admin_settings
+from services.stack.stack_secrets import STACK_PRINCIPALS, rotate_stack_password
 
 ROLES = ("service", *PARTNER_ROLES)
 DEFAULT_NAME = {"service": STACK_ADMIN, "upstream": DEV_UPSTREAM, "unit": DEV_UNIT}
@@ -92,6 +93,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     listing = actions.add_parser("list", help="the partners and their roles (by their ACLs)")
     listing.set_defaults(func=run_list)
 
+    rotate = kinds.add_parser(
+        "rotate",
+        help="a new password for one of the local stack's principals; then restart what uses it",
+        description=f"One of {', '.join(STACK_PRINCIPALS)}. The broker gets the new password at once, the "
+        "stack directory keeps it; restart the service of that name (for admin: Kafka) to use it.",
+    )
+    rotate.add_argument("principal", choices=STACK_PRINCIPALS, metavar="PRINCIPAL")
+    rotate.set_defaults(func=run_rotate)
+
 
 def run_add(args: argparse.Namespace) -> int:
     def add() -> dict[str, Any]:
@@ -116,6 +126,15 @@ def run_list(args: argparse.Namespace) -> int:
             print(f"{name}\t{role}")
 
     return printing_errors(listing)
+
+
+def run_rotate(args: argparse.Namespace) -> int:
+    def rotate() -> None:
+        rotate_stack_password(Settings(), args.principal)
+        part = "kafka" if args.principal == STACK_ADMIN else args.principal
+        print(f"{args.principal}: new password set; restart it: xf stack down --only {part} && xf stack up")
+
+    return printing_errors(rotate)
 
 
 def printing_errors(action: Callable[[], object]) -> int:

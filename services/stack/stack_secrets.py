@@ -12,8 +12,22 @@ from __future__ import annotations
 import secrets
 
 from services.common.kafka import STACK_ADMIN
-from services.common.kafka_principals import DEV_PARTNERS, SERVICE_PRINCIPALS
-from services.common.secret_files import SETTINGS_FILES, secrets_dir, write_kafka_credentials, write_private
+from services.common.kafka_principals import (
+    DEV_PARTNERS,
+    SERVICE_PRINCIPALS,
+    PrincipalError,
+    admin_client,
+    set_password,
+)
+from services.common.secret_files import (
+    SETTINGS_FILES,
+    kafka_credentials_path,
+    kafka_credentials_text,
+    replace_private,
+    secrets_dir,
+    write_kafka_credentials,
+    write_private,
+)
 from services.common.settings import Settings
 from services.intake.privacy import generate_vault_key
 
@@ -40,3 +54,18 @@ def ensure_stack_secrets(settings: Settings) -> list[str]:
         if write_kafka_credentials(settings.stack_dir, principal, principal, new_password()):
             created.append(f"kafka/{principal}")
     return created
+
+
+def rotate_stack_password(settings: Settings, principal: str) -> None:
+    """A new password for one of the stack's principals: set on the broker (as the admin), then stored.
+
+    The part that uses it must be restarted: the service of that name, or Kafka itself for `admin`
+    (its own configuration is written from the stored password at start).
+    """
+    if principal not in STACK_PRINCIPALS:
+        raise PrincipalError(f"{principal!r} is not one of the stack's principals ({', '.join(STACK_PRINCIPALS)})")
+    from services.stack.kafka import admin_settings  # the stack's Kafka part imports this module
+
+    password = new_password()
+    set_password(admin_client(admin_settings(settings)), principal, password)
+    replace_private(kafka_credentials_path(settings.stack_dir, principal), kafka_credentials_text(principal, password))

@@ -263,3 +263,16 @@ def test_the_stack_secrets_are_readable_by_their_owner_only(running_stack: Setti
     assert (running_stack.stack_dir / "kafka" / "server.properties").stat().st_mode & 0o777 == 0o600
     assert running_stack.pseudonym_key != Settings.model_fields["pseudonym_key"].default
     assert running_stack.pseudonym_key == (secrets / "pseudonym-key").read_text().strip()
+
+
+async def test_rotating_a_stack_password_retires_the_old_one(running_stack: Settings) -> None:
+    old = client_options(running_stack, DEV_UNIT)
+    rotated = await asyncio.to_thread(xf, running_stack, "kafka", "rotate", DEV_UNIT)
+    assert rotated.returncode == 0, rotated.stderr
+    new = client_options(running_stack, DEV_UNIT)
+    assert new["sasl_plain_password"] != old["sasl_plain_password"]
+    path = running_stack.stack_dir / "secrets" / "kafka" / f"{DEV_UNIT}.json"
+    assert path.stat().st_mode & 0o777 == 0o600
+    with pytest.raises(KafkaConnectionError):
+        await publish(old, CASE_LIFECYCLE.name, marker("old password"))
+    await publish(new, CASE_LIFECYCLE.name, marker("new password"))

@@ -181,3 +181,4 @@ def test_every_alert_rule_names_metrics_the_services_declare() -> None:
     assert {"up", "xf_tracker_overdue", "xf_router_rule_reloads_total"} <= names
     unknown = names - declared()
     assert not unknown, f"metrics no service declares: {sorted(unknown)}"
+
