@@ -87,12 +87,12 @@ def _service(group_prefix: str, grants: list[Grant]) -> frozenset[Grant]:
 
 
 SERVICE_GRANTS: Mapping[str, frozenset[Grant]] = {
-    # case.submitted in; case.routed, case.lifecycle and case.status (the tracker's view) for its status view;
-    # case.received out through the outbox; refused records to the dead letters.
+    # case.submitted in; case.status (the tracker's view of each case) for its status view, never a raw
+    # partner event; case.received out through the outbox; refused records to the dead letters.
     "intake": _service(
         "intake",
         [
-            *_read(CASE_SUBMITTED.name, CASE_ROUTED.name, CASE_LIFECYCLE.name, CASE_STATUS.name),
+            *_read(CASE_SUBMITTED.name, CASE_STATUS.name),
             *_write(CASE_RECEIVED.name, DEADLETTER.name),
         ],
     ),

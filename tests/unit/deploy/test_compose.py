@@ -49,13 +49,16 @@ def setting_env_names() -> set[str]:
 
 
 def interpolate(value: Any) -> Any:
-    """Resolve compose variables to their defaults, as `docker compose` does with an empty environment."""
+    """Resolve compose variables to their defaults, as `docker compose` does with an empty environment; a
+    required one (`${X:?…}`) to a stand-in for the value scripts/compose-secrets writes into .env."""
     if not isinstance(value, str):
         return value
 
     def sub(match: re.Match[str]) -> str:
         if match.group("op") in (":-", "-"):
             return match.group("arg")
+        if match.group("op") in (":?", "?"):
+            return "value-from-dotenv-" + "x" * 16
         return ""
 
     return _INTERPOLATION.sub(sub, value).replace("$$", "$")
@@ -328,6 +331,11 @@ def test_each_service_has_its_own_kafka_principal_and_no_shipped_secret(services
     if name == "intake":
         for secret in ("XF_PSEUDONYM_KEY", "XF_VAULT_KEYS"):
             assert raw[secret].startswith(f"${{{secret}:?"), f"{secret}: required, no default"
+
+
+def test_the_tracker_signs_with_a_key_of_the_installation(services: dict[str, Any]) -> None:
+    secret = services["tracker"]["environment"]["XF_EVENT_SIGNING_KEY"]
+    assert secret.startswith("${XF_EVENT_SIGNING_KEY:?"), "required, no default"
 
 
 def test_kafka_init_creates_all_topics(services: dict[str, Any]) -> None:

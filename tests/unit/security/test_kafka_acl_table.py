@@ -30,7 +30,7 @@ def test_partners_may_write_their_one_topic_and_nothing_else() -> None:
     [
         (
             "intake",
-            {"case.submitted", "case.routed", "case.lifecycle", "case.status"},
+            {"case.submitted", "case.status"},
             {"case.received", "case.deadletter"},
         ),
         ("router", {"case.received"}, {"case.routed", "case.deadletter"}),
