@@ -19,6 +19,7 @@ README = PROJECT_ROOT / "README.md"
 DOCS = sorted((PROJECT_ROOT / "docs").glob("*.md"))
 PAGES = [README, *DOCS]
 LINK = re.compile(r"\]\(([^)#\s]*)(?:#[^)]*)?\)|(?:src|href)=\"([^\"#]+)")
+ANCHORED = re.compile(r"\]\(([^)#\s]*\.md|)#([^)]+)\)|href=\"([^\"#]*\.md)#([^\"]+)\"")
 METRIC = re.compile(r"\bxf_[a-z_]+[a-z]\b")
 
 
@@ -52,6 +53,24 @@ def test_every_relative_link_resolves(page: Path) -> None:
     text = page.read_text(encoding="utf-8")
     targets = [a or b for a, b in LINK.findall(text)]
     broken = [t for t in targets if t and "://" not in t and not (page.parent / t).exists()]
+    assert broken == []
+
+
+def slug(heading: str) -> str:
+    """GitHub's anchor of a heading: lower case, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_every_anchor_names_a_heading(page: Path) -> None:
+    text = page.read_text(encoding="utf-8")
+    broken = []
+    for match in ANCHORED.finditer(text):
+        target, anchor = (match[1], match[2]) if match[2] else (match[3], match[4])
+        linked = (page.parent / target) if target else page
+        headings = re.findall(r"^#+ (.+)$", linked.read_text(encoding="utf-8"), flags=re.M)
+        if anchor not in {slug(h) for h in headings}:
+            broken.append(f"{target}#{anchor}")
     assert broken == []
 
 
