@@ -1,8 +1,9 @@
 """The README is a front door and the pages behind it stay true to the code.
 
-README.md: at most 12 KB, the two commands first, and every file its "where things live" table names
-exists. README and docs/*.md: every relative link resolves, every metric name is one the code exports,
-and docs/events.md lists every topic with its partition count.
+README.md: at most 12 KB, the two commands first, a "where things live" table. README and docs/*.md:
+every file they name (`services/…`, `rules/…`, `deploy/…`, …) exists, every relative link and anchor
+resolves, every metric name is one the code exports, and docs/events.md lists every topic with its
+partition count. A module that moves fails here until the page that names it follows.
 """
 
 from __future__ import annotations
@@ -38,14 +39,25 @@ def test_the_readme_starts_with_the_two_commands() -> None:
     assert [b.strip() for b in blocks[:2]] == ["scripts/run", "scripts/test"]
 
 
+# Paths in the repository; in the README's table also files at its root (a stack folder's files are not).
+PATH = re.compile(r"`((?:services|rules|deploy|bench|tests|scripts|docs)/[^`\s]*)`")
+ROOT_OR_PATH = re.compile(PATH.pattern + r"|`([A-Za-z-]+\.(?:yml|md)|Dockerfile)`")
+
+
+def missing_files(text: str, pattern: re.Pattern[str] = PATH) -> list[str]:
+    named = ["".join(groups) if isinstance(groups, tuple) else groups for groups in pattern.findall(text)]
+    return [path for path in named if not list(PROJECT_ROOT.glob(path.replace("<area>", "*")))]
+
+
 def test_every_file_the_readme_points_to_exists() -> None:
     table = where_things_live(README.read_text(encoding="utf-8"))
-    named = re.findall(
-        r"`((?:services|rules|deploy|bench|tests|scripts|docs)/[^`\s]*|[A-Za-z-]+\.(?:yml|md)|Dockerfile)`", table
-    )
-    assert len(named) > 20
-    missing = [path for path in named if not list(PROJECT_ROOT.glob(path.replace("<area>", "*")))]
-    assert missing == []
+    assert len(ROOT_OR_PATH.findall(table)) > 20
+    assert missing_files(table, ROOT_OR_PATH) == []
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_every_file_a_page_names_exists(page: Path) -> None:
+    assert missing_files(page.read_text(encoding="utf-8")) == []
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
