@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import sys
 from pathlib import Path
 
@@ -59,6 +60,8 @@ def main() -> int:
         "seed": args.seed,
     }
     plan = dataclasses.replace(plan, **{k: v for k, v in overrides.items() if v is not None})
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # a broker restart is expected, not news
     settings = campaign_settings(args.port_offset, PROJECT_ROOT / f".stack-bench{args.port_offset}")
     print(f"[faults] stack in {settings.stack_dir}")
     start_stack(settings, print)

@@ -20,6 +20,7 @@ import asyncpg
 
 from services import stack
 from services.common.settings import Settings
+from services.stack.ports import port_is_free
 
 SERVICES = ("intake", "router", "tracker")
 INFRA = ("kafka", "postgres")
@@ -61,7 +62,11 @@ async def kill9(settings: Settings, part: str, journal: Journal, note: str = "")
         journal.crashed.append(f"{part} (not running at its kill, {at:.0f}s)")
     else:
         os.kill(pid, signal.SIGKILL)
-        while _pid(settings, part) is not None and time.monotonic() - started < 10:
+        # The command line empties before the kernel closes the process's sockets: wait for both.
+        port = getattr(settings, f"{part}_port")
+        while time.monotonic() - started < 10 and (
+            _pid(settings, part) is not None or not port_is_free(settings.host, port)
+        ):
             await asyncio.sleep(0.05)
     await _up(settings, [part])
     journal.done.append(Disruption(f"kill -9 {part}", at, time.monotonic() - started, note))

@@ -16,8 +16,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from services.common import bounded
+from services.common.topics import ALL_TOPICS, CASE_LIFECYCLE, CASE_RECEIVED, CASE_ROUTED, CASE_SUBMITTED
 from services.faults.principals import Principal
 
+PARTITIONS = {topic.name: topic.partitions for topic in ALL_TOPICS}
 FETCH_BYTES = 4 * 1024 * 1024
 LIMITS = bounded.Limits(max_bytes=2 * 1024 * 1024, max_depth=64)
 
@@ -40,8 +42,7 @@ async def read_topic(principal: Principal, topic: str, timeout: float = 60.0) ->
     )
     await consumer.start()
     try:
-        await consumer.topics()  # fetches the metadata of every topic
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        partitions = [TopicPartition(topic, p) for p in range(PARTITIONS[topic])]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions)
@@ -78,22 +79,41 @@ class GroupLag:
     committed: dict[int, int]  # partition → committed offset
 
 
+def expected_groups() -> dict[str, tuple[str, ...]]:
+    """The services' consumer groups and the input topics each consumes: a group that never committed
+    on one of them counts as behind by the whole topic."""
+    from services.intake.service import CONSUMER as INTAKE
+    from services.intake.service import OUTCOMES_CONSUMER
+    from services.router.service import CONSUMER as ROUTER
+    from services.tracker.consumer import CONSUMER as TRACKER
+    from services.tracker.service import CONSUMED
+
+    return {
+        INTAKE: (CASE_SUBMITTED.name,),
+        OUTCOMES_CONSUMER: (CASE_ROUTED.name, CASE_LIFECYCLE.name),
+        ROUTER: (CASE_RECEIVED.name,),
+        TRACKER: tuple(topic.name for topic in CONSUMED),
+    }
+
+
 async def group_lags(principal: Principal, topics: tuple[str, ...]) -> list[GroupLag]:
-    """Every consumer group's lag on each of `topics` it has committed offsets for."""
+    """The lag of every consumer group on each of `topics` it consumes (the services' groups) or has
+    committed offsets for (any other)."""
     admin = AIOKafkaAdminClient(**principal.options, request_timeout_ms=10_000)
     consumer = AIOKafkaConsumer(**principal.options, enable_auto_commit=False)
     await admin.start()
     await consumer.start()
     try:
-        await consumer.topics()
-        partitions = [
-            TopicPartition(topic, p) for topic in topics for p in sorted(consumer.partitions_for_topic(topic) or ())
-        ]
+        partitions = [TopicPartition(topic, p) for topic in topics for p in range(PARTITIONS[topic])]
         ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions)
         lags = []
-        for group, *_ in await admin.list_consumer_groups():
+        expected = expected_groups()
+        groups = {str(group) for group, *_ in await admin.list_consumer_groups()} | set(expected)
+        for group in sorted(groups):
             committed = await admin.list_consumer_group_offsets(group)
             by_topic: dict[str, dict[int, int]] = defaultdict(dict)
+            for topic in expected.get(group, ()):
+                by_topic[topic] = {}
             for tp, meta in committed.items():
                 if tp.topic in topics and meta.offset >= 0:
                     by_topic[tp.topic][tp.partition] = meta.offset
