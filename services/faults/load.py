@@ -32,6 +32,7 @@ from services.faults.send import Outgoing, Publisher
 
 Log = Callable[[str], None]
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+MAX_BACKOFF = 2.0
 
 
 @dataclass
@@ -137,6 +138,7 @@ class Load:
                     if answer.status_code not in RETRY_STATUSES:
                         self.sent.http_refused[key] = last
                         break
+                    backoff = max(backoff, _retry_after(answer))
                 except httpx.HTTPError as error:
                     last = f"{type(error).__name__}: {error}"[:200]
                 if time.monotonic() > deadline:
@@ -144,7 +146,7 @@ class Load:
                     break
                 self.sent.http_retries += 1
                 await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 2.0)
+                backoff = min(backoff * 2, MAX_BACKOFF)
 
     async def _publish(self, publisher: Publisher, items: list[tuple[str, dict[str, Any]]], deadline: float) -> None:
         records = [Outgoing(CASE_SUBMITTED.name, self._submitted(key, body), key.encode()) for key, body in items]
@@ -238,3 +240,9 @@ class Load:
                 self.sent.lifecycle[event.event_id] = event.case_id
             else:
                 self.sent.lifecycle_unacknowledged += 1
+
+
+def _retry_after(answer: httpx.Response) -> float:
+    """The seconds a 429 or 503 asks the client to wait (`Retry-After`), within the backoff's bound."""
+    value = answer.headers.get("retry-after", "")
+    return min(float(value), 10.0) if value.isdigit() else 0.0

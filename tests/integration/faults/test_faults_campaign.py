@@ -50,6 +50,8 @@ def figure(outcome: Outcome, name: str) -> int:
 
 def test_every_disruption_happened(campaign: Outcome) -> None:
     done = [d.what for d in campaign.campaign.journal.done]
+    tracker_kill = next(d for d in campaign.campaign.journal.done if d.what == "kill -9 tracker")
+    assert tracker_kill.note.startswith("scanner had just raised"), campaign.report
     for what in ("kill -9 intake", "kill -9 router", "kill -9 tracker", "restart kafka", "restart postgres"):
         assert what in done, campaign.report
     assert all(p.delivery.delivered or "refused" in str(p.delivery.error) for p in campaign.tally.poison)
