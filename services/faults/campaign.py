@@ -285,6 +285,7 @@ class Campaign:
             await self.load.play_units(stop_units, horizon)
             self.load_units_done = True
 
+        self.journal.started = time.monotonic()  # the campaign's clock starts with the load
         units_task = asyncio.create_task(units())
         await asyncio.gather(self.load.submit(horizon), self.disrupt(evidence))
         self.log(f"[faults] {self.journal.now():6.1f}s  load and disruptions done; settling")
