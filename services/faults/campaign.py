@@ -105,6 +105,18 @@ def register_upstream(settings: Settings) -> None:
        "--submit", "150000", "--read", "150000", "--source", UPSTREAM_SOURCE)  # fmt: skip
 
 
+def schedule(plan: Plan) -> list[tuple[str, str]]:
+    """(action, part or round) in the order they happen: the first poison round first, the forgeries once
+    a third of the disruptions are done (cases are routed by then), the rest in a seeded order."""
+    rng = random.Random(plan.seed)
+    actions = [("kill", part) for part in disruptions.SERVICES for _ in range(plan.kills)]
+    actions += [("restart", part) for part in disruptions.INFRA for _ in range(plan.restarts)]
+    actions += [("poison", str(n)) for n in range(1, plan.poison_rounds)]
+    rng.shuffle(actions)
+    middle = max(1, len(actions) // 3)
+    return [("poison", "0"), *actions[:middle], ("forge", "all"), *actions[middle:]]
+
+
 class Campaign:
     def __init__(self, settings: Settings, plan: Plan, log: Log) -> None:
         self.settings = settings
@@ -130,18 +142,8 @@ class Campaign:
         self.targeted: set[str] = set()
         self.load_units_done = False
 
-    def schedule(self) -> list[tuple[str, str]]:
-        """(action, part or round) in the order they happen; the first poison round first."""
-        rng = random.Random(self.plan.seed)
-        actions = [("kill", part) for part in disruptions.SERVICES for _ in range(self.plan.kills)]
-        actions += [("restart", part) for part in disruptions.INFRA for _ in range(self.plan.restarts)]
-        actions += [("poison", str(n)) for n in range(1, self.plan.poison_rounds)]
-        rng.shuffle(actions)
-        middle = max(1, len(actions) // 3)
-        return [("poison", "0"), *actions[:middle], ("forge", "all"), *actions[middle:]]
-
     async def disrupt(self, evidence: Evidence) -> None:
-        actions = self.schedule()
+        actions = schedule(self.plan)
         step = self.plan.load_seconds * 0.9 / len(actions)
         for index, (action, what) in enumerate(actions):
             await asyncio.sleep(max(0.0, self.journal.started + 2.0 + index * step - time.monotonic()))

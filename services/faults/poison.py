@@ -27,7 +27,7 @@ DIGITS = 100_000
 OVERSIZE = 1_000_000
 INPUT_TOPICS = (CASE_SUBMITTED.name, CASE_RECEIVED.name, CASE_ROUTED.name, CASE_LIFECYCLE.name)
 # Placeholders replaced in the serialised bytes by what JSON encoders will not produce.
-_HUGE, _BAD, _DEEP = '"\x01huge"', '"\x01bad"', '"\x01deep"'
+_HUGE, _BAD, _DEEP = "\x01huge", "\x01bad", "\x01deep"
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,7 @@ def _deep_whole(envelope: dict[str, Any], topic: str) -> bytes:
 
 def _deep_in_field(envelope: dict[str, Any], topic: str) -> bytes:
     envelope["data"][_string_field(topic)] = _DEEP
-    return _dump(envelope).replace(_DEEP.encode(), b"[" * DEPTH + b"]" * DEPTH)
+    return _dump(envelope).replace(_token(_DEEP), b"[" * DEPTH + b"]" * DEPTH)
 
 
 def _nul(envelope: dict[str, Any], topic: str) -> bytes:
@@ -141,12 +141,12 @@ def _nul(envelope: dict[str, Any], topic: str) -> bytes:
 
 def _huge_number(envelope: dict[str, Any], topic: str) -> bytes:
     envelope["data"][_count_field(topic)] = _HUGE
-    return _dump(envelope).replace(_HUGE.encode(), b"9" * DIGITS)
+    return _dump(envelope).replace(_token(_HUGE), b"9" * DIGITS)
 
 
 def _not_utf8(envelope: dict[str, Any], topic: str) -> bytes:
     envelope["data"][_string_field(topic)] = _BAD
-    return _dump(envelope).replace(_BAD.encode(), b'"\xff\xfe\xc0\xaf"')
+    return _dump(envelope).replace(_token(_BAD), b'"\xff\xfe\xc0\xaf"')
 
 
 def _oversize(envelope: dict[str, Any], topic: str) -> bytes:
@@ -175,6 +175,11 @@ def _wrong_types(envelope: dict[str, Any], topic: str) -> bytes:
     if topic == CASE_ROUTED.name:
         data["decision"]["flags"] = "first_time"
     return _dump(envelope)
+
+
+def _token(placeholder: str) -> bytes:
+    """The placeholder as it stands in the serialised record (quoted and escaped)."""
+    return json.dumps(placeholder).encode()
 
 
 def _dump(value: Any) -> bytes:
