@@ -16,7 +16,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,16 +29,15 @@ from services.faults import disruptions, forgeries, poison
 from services.faults.disruptions import Journal
 from services.faults.forgeries import Target
 from services.faults.load import Load
-from services.faults.principals import Principal, nobody, partner, service, xf
+from services.faults.partners import UNSCOPED_REGION, UPSTREAM_SOURCE, Partner, Partners, register_all
+from services.faults.principals import Principal, nobody, service
 from services.faults.send import Delivery, produce_once
-from services.faults.tally import INPUT_TOPICS, Evidence, Tally, tally
-from services.faults.topics_read import group_lags
+from services.faults.tally import Evidence, Tally, tally
+from services.faults.topics_read import CONSUMED, group_lags
 from services.stack.offsets import offset_settings
 
 Log = Callable[[str], None]
 PARTS = ("kafka", "postgres", "intake", "router", "tracker")
-UPSTREAM_CLIENT = "faults-upstream"
-UPSTREAM_SOURCE = "faults/upstream"
 
 
 @dataclass(frozen=True)
@@ -75,34 +74,35 @@ def stop_stack(settings: Settings) -> None:
     stack.down(settings, PARTS, report=lambda line: None)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Principals:
-    service: Principal
-    upstream: Principal
-    unit: Principal
-    unscoped: Principal
-    nobody: Principal
+    """Who publishes what: the services' principal (reads the topics, plays a buggy service), the partners,
+    and a producer with no credentials at all."""
 
-    def of(self, sender: str) -> Principal:
-        return {"nobody": self.nobody, "unit": self.unit, "unscoped_unit": self.unscoped, "upstream": self.upstream}[
-            sender
-        ]
+    service: Principal
+    nobody: Principal
+    partners: Partners
+
+    def of(self, sender: str) -> Partner | None:
+        """The partner behind a forgery's sender (None: no credentials)."""
+        found = {
+            "unit": self.partners.units,
+            "unscoped_unit": self.partners.unscoped,
+            "upstream": self.partners.upstream,
+        }
+        return found.get(sender)
+
+    def principal_of(self, sender: str) -> Principal:
+        partner = self.of(sender)
+        return partner.principal if partner is not None else self.nobody
+
+    def listed(self) -> list[Principal]:
+        p = self.partners
+        return [self.service, p.upstream.principal, p.units.principal, p.unscoped.principal, self.nobody]
 
 
 def principals_of(settings: Settings) -> Principals:
-    return Principals(
-        service=service(settings),
-        upstream=partner(settings, "upstream"),
-        unit=partner(settings, "unit"),
-        unscoped=partner(settings, "unit", forgeries.UNSCOPED_PARTNER),
-        nobody=nobody(settings),
-    )
-
-
-def register_upstream(settings: Settings) -> None:
-    """The campaign's upstream system, as an operator registers one (again on a re-run: harmless)."""
-    xf(settings, "intake", "client", "add", UPSTREAM_CLIENT, "--role", "upstream", "--channel", "all",
-       "--submit", "150000", "--read", "150000", "--source", UPSTREAM_SOURCE)  # fmt: skip
+    return Principals(service=service(settings), nobody=nobody(settings), partners=register_all(settings))
 
 
 def schedule(plan: Plan) -> list[tuple[str, str]]:
@@ -132,8 +132,8 @@ class Campaign:
             seconds=plan.load_seconds,
             seed=plan.seed,
             run=self.run,
-            upstream=self.principals.upstream,
-            unit=self.principals.unit,
+            upstream=self.principals.partners.upstream,
+            units=self.principals.partners.units,
             upstream_source=UPSTREAM_SOURCE,
             kafka_share=plan.kafka_share,
             concurrency=plan.concurrency,
@@ -163,15 +163,21 @@ class Campaign:
             await disruptions.revive(self.settings, PARTS, self.journal, self.log)
 
     async def publish_poison(self, round_: int) -> list[tuple[poison.Poison, Delivery]]:
-        records = poison.poison_records(self.run, UPSTREAM_SOURCE, round_)
-        senders = {
-            "case.submitted": self.principals.upstream,
-            "case.lifecycle": self.principals.unit,
-        }  # case.received and case.routed: only a (buggy) service may write them
+        """A buggy partner's records on the partner topics (signed, so that they reach the parser), a buggy
+        service's on the services' topics."""
+        partners = {
+            "case.submitted": self.principals.partners.upstream,
+            "case.lifecycle": self.principals.partners.units,
+        }
         done = []
-        for item in records:
-            (delivery,) = await produce_once(senders.get(item.topic, self.principals.service), [item.record])
-            done.append((item, delivery))
+        for item in poison.poison_records(self.run, UPSTREAM_SOURCE, round_):
+            partner = partners.get(item.topic)
+            record = item.record
+            if partner is not None:
+                record = replace(record, headers=partner.headers(item.case_id, record.value))
+            principal = partner.principal if partner is not None else self.principals.service
+            (delivery,) = await produce_once(principal, [record])
+            done.append((replace(item, record=record), delivery))
         return done
 
     async def publish_forgeries(self) -> list[tuple[forgeries.Forged, Delivery]]:
@@ -186,8 +192,12 @@ class Campaign:
                     self.log(f"[faults] no routed case left to aim {kind.name} at")
                     continue
                 item = forgeries.forge(kind, target, now, UPSTREAM_SOURCE)
-                (delivery,) = await produce_once(self.principals.of(kind.sender), [item.record])
-                done.append((item, delivery))
+                sender = self.principals.of(kind.sender)
+                signed = sender is not None and forgeries.signed_by_unscoped(kind)
+                headers = sender.headers(item.event_id, item.record.value, signed=signed) if sender else ()
+                record = replace(item.record, headers=headers)
+                (delivery,) = await produce_once(self.principals.principal_of(kind.sender), [record])
+                done.append((replace(item, record=record), delivery))
         return done
 
     async def targets(self, count: int, wait: float) -> list[Target]:
@@ -204,10 +214,12 @@ class Campaign:
                            FROM tracker.cases t JOIN intake.cases i USING (case_id)
                            WHERE i.idempotency_key LIKE $1 AND t.routed_at IS NOT NULL AND NOT t.closed
                              AND t.disposition IN ('forward', 'assign') AND t.handling_unit IS NOT NULL
+                             AND t.handling_unit NOT LIKE $3
                              AND NOT (t.case_id = ANY($2))
                            ORDER BY t.case_id""",
                         f"%{self.run}%",
                         list(self.targeted),
+                        f"{UNSCOPED_REGION[:4]}%",  # outside the unscoped partner's scope
                     )
                 finally:
                     await conn.close()
@@ -231,7 +243,7 @@ class Campaign:
             if routed_all:
                 stop_units.set()
             if routed_all and events_done and self.load_units_done:
-                lags = await group_lags(self.principals.service, INPUT_TOPICS)
+                lags = await group_lags(self.principals.service, CONSUMED)
                 behind = [f"{g.group} on {g.topic} {g.lag} behind" for g in lags if g.lag]
                 if not behind:
                     return f"settled after {self.journal.now():.0f}s: {state}"
@@ -277,7 +289,6 @@ class Campaign:
         return state, done and submitted and row["accepted"] > 0, row["handled"] >= len(self.load.sent.lifecycle)
 
     async def execute(self) -> tuple[Tally, str]:
-        register_upstream(self.settings)
         evidence = Evidence(self.run, self.load.sent)
         self.evidence = evidence
         horizon = time.monotonic() + self.plan.load_seconds * 3 + self.plan.settle_seconds + 120

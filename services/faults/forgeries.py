@@ -28,7 +28,8 @@ from services.common.topics import CASE_LIFECYCLE, CASE_ROUTED, CASE_SUBMITTED
 from services.faults.send import Outgoing
 
 Sender = Literal["nobody", "unit", "unscoped_unit", "upstream"]
-# Units a partner "scoped elsewhere" speaks for: another league's bureau than the case's.
+# Units a partner "scoped elsewhere" speaks for: another league's bureau than the case's (the campaign's
+# unscoped partner is scoped to 152900, and its targets are outside it).
 ELSEWHERE = ("152900:hrss", "150100:hrss")
 UNSCOPED_PARTNER = "faults-unscoped"
 
@@ -127,6 +128,10 @@ class Forged:
 
 def elsewhere(unit: str) -> str:
     return next(u for u in ELSEWHERE if u[:4] != unit[:4])
+
+
+def signed_by_unscoped(kind: Kind) -> bool:
+    return kind.sender == "unscoped_unit"
 
 
 def _lifecycle(kind: Kind, target: Target, now: datetime) -> Forged:

@@ -27,7 +27,7 @@ from services.common.settings import Settings
 from services.common.topics import CASE_LIFECYCLE, CASE_SUBMITTED
 from services.demo.lifecycle import TrackedCase
 from services.demo.session import _TRACKED, SOURCE, Options, _plans, limits_of, submissions
-from services.faults.principals import Principal
+from services.faults.partners import Partner
 from services.faults.send import Outgoing, Publisher
 
 Log = Callable[[str], None]
@@ -58,8 +58,8 @@ class Load:
         seconds: float,
         seed: int,
         run: str,
-        upstream: Principal,
-        unit: Principal,
+        upstream: Partner,
+        units: Partner,
         upstream_source: str,
         kafka_share: float,
         concurrency: int,
@@ -70,7 +70,7 @@ class Load:
         self.seconds = seconds
         self.run = run
         self.upstream = upstream
-        self.unit = unit
+        self.units = units
         self.upstream_source = upstream_source
         self.kafka_share = kafka_share
         self.concurrency = concurrency
@@ -88,7 +88,7 @@ class Load:
         """Every submission, paced over the load phase; returns once each is answered or the deadline passed."""
         queue: asyncio.Queue[tuple[str, dict[str, Any]] | None] = asyncio.Queue()
         kafka: list[tuple[str, dict[str, Any]]] = []
-        publisher = Publisher(self.upstream)
+        publisher = Publisher(self.upstream.principal)
         await publisher.start(deadline)
         started = time.monotonic()
         step = self.seconds / max(len(self.items), 1)
@@ -149,7 +149,10 @@ class Load:
                 backoff = min(backoff * 2, MAX_BACKOFF)
 
     async def _publish(self, publisher: Publisher, items: list[tuple[str, dict[str, Any]]], deadline: float) -> None:
-        records = [Outgoing(CASE_SUBMITTED.name, self._submitted(key, body), key.encode()) for key, body in items]
+        records = []
+        for key, body in items:
+            value = self._submitted(key, body)
+            records.append(Outgoing(CASE_SUBMITTED.name, value, key.encode(), self.upstream.headers(key, value)))
         for (key, _), delivery in zip(items, await publisher.send_all(records, deadline), strict=True):
             if delivery.offset is not None:
                 self.sent.kafka[key] = delivery.offset
@@ -174,7 +177,7 @@ class Load:
         """Plan the units' events of each case once the tracker has it routed, and publish each when due,
         until `stop` is set and every planned event is out (or the deadline passes)."""
         limits = await asyncio.to_thread(limits_of, self.settings)
-        publisher = Publisher(self.unit)
+        publisher = Publisher(self.units.principal)
         await publisher.start(deadline)
         due: list[tuple[float, int, LifecycleEvent]] = []
         counter = 0
@@ -219,22 +222,15 @@ class Load:
         return [TrackedCase(**dict(row)) for row in rows]
 
     async def _publish_events(self, publisher: Publisher, events: list[LifecycleEvent], deadline: float) -> None:
-        records = [
-            Outgoing(
-                CASE_LIFECYCLE.name,
-                to_bytes(
-                    wrap(
-                        LifecycleBody(event),
-                        type=LIFECYCLE_TYPE,
-                        source=SOURCE,
-                        case_id=event.case_id,
-                        event_id=event.event_id,
-                    )
-                ),
-                event.case_id.encode(),
+        records = []
+        for event in events:
+            envelope = wrap(
+                LifecycleBody(event), type=LIFECYCLE_TYPE, source=SOURCE, case_id=event.case_id, event_id=event.event_id
             )
-            for event in events
-        ]
+            value = to_bytes(envelope)
+            records.append(
+                Outgoing(CASE_LIFECYCLE.name, value, event.case_id.encode(), self.units.headers(event.event_id, value))
+            )
         for event, delivery in zip(events, await publisher.send_all(records, deadline), strict=True):
             if delivery.delivered:
                 self.sent.lifecycle[event.event_id] = event.case_id

@@ -30,17 +30,19 @@ def render(campaign: Campaign, tally: Tally, settled: str) -> str:
     out += [f"  {d.at:6.1f}s  {d.what:<18} back after {d.down_seconds:4.1f}s  {d.note}".rstrip() for d in journal.done]
     if journal.crashed:
         out.append("  exited on their own (restarted): " + "; ".join(journal.crashed))
-    principals = campaign.principals
     out += ["", "principals:"]
-    for p in (principals.service, principals.upstream, principals.unit, principals.unscoped, principals.nobody):
+    for p in campaign.principals.listed():
         out.append(f"  {p.label:<32} {'SASL' if p.sasl else 'no SASL'}  {p.note}".rstrip())
+    keys = [p for p in (campaign.principals.partners.upstream, campaign.principals.partners.units) if not p.signs]
+    if keys:
+        out.append("  unsigned records from: " + ", ".join(p.name for p in keys) + " (no signing keys on this stack)")
     out += ["", "forgeries (what was sent, by whom, signed how → expected; observed):"]
     out += _table(
         ("forgery", "sender", "signature", "expected", "observed"),
         [
             (
                 f.forged.kind.what,
-                campaign.principals.of(f.forged.kind.sender).label,
+                campaign.principals.principal_of(f.forged.kind.sender).label,
                 f.forged.kind.signature,
                 f.forged.kind.expected,
                 f.outcome,

@@ -21,7 +21,7 @@ from services.faults.load import Sent
 from services.faults.poison import PREFIX, Poison
 from services.faults.principals import Principal
 from services.faults.send import Delivery
-from services.faults.topics_read import GroupLag, TopicRecord, group_lags, read_topic
+from services.faults.topics_read import CONSUMED, GroupLag, TopicRecord, group_lags, read_topic
 
 TOPICS = (CASE_SUBMITTED.name, CASE_RECEIVED.name, CASE_ROUTED.name, CASE_LIFECYCLE.name, CASE_ALERT.name,
           DEADLETTER.name)  # fmt: skip
@@ -111,7 +111,7 @@ def _data(record: TopicRecord) -> dict[str, Any]:
 
 async def tally(dsn: str, reader: Principal, evidence: Evidence) -> Tally:
     topics = {topic: await read_topic(reader, topic) for topic in TOPICS}
-    lags = await group_lags(reader, INPUT_TOPICS)
+    lags = await group_lags(reader, CONSUMED)
     conn = await asyncpg.connect(dsn)
     try:
         return await _count(conn, topics, lags, evidence)
