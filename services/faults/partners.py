@@ -60,13 +60,13 @@ def register(
     if done.returncode != 0:
         fallback = partner(settings, kafka_role)
         note = "no signing keys on this stack (xf intake client signing-key)"
-        return Partner(name, Principal(f"{name} ({fallback.label})", fallback.options, note))
+        return Partner(name, Principal(f"{name} via {fallback.label}", fallback.options, note))
     lines = done.stdout.splitlines()
     key = next(line.strip() for line in lines if line.strip().startswith("xfsk_"))
     options = next((json.loads(line) for line in lines if line.startswith("{")), None)
     if options is None:
         fallback = partner(settings, kafka_role)
-        return Partner(name, Principal(f"{name} ({fallback.label})", fallback.options, fallback.note), key)
+        return Partner(name, Principal(f"{name} via {fallback.label}", fallback.options, fallback.note), key)
     return Partner(name, Principal(f"{kafka_role} partner {name}", options), key)
 
 
