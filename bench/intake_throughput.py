@@ -40,8 +40,12 @@ import httpx
 from aiokafka import AIOKafkaProducer
 
 from services import stack
+from services.common.kafka import client_options
+from services.common.kafka_principals import DEV_UPSTREAM
 from services.common.settings import PROJECT_ROOT, Settings
+from services.common.signing import Signer
 from services.demo.workload import Workload
+from services.intake.clients import DEV_CLIENT
 from services.stack.offsets import offset_settings
 
 PARTS = ["kafka", "postgres", "intake"]
@@ -62,6 +66,9 @@ class Phase:
 
 
 def bench_settings(offset: int) -> Settings:
+    # One load generator on one address with one key measures throughput, not the HTTP edge's rate limits.
+    os.environ.setdefault("XF_HTTP_RATE_PER_KEY", "1000000/second")
+    os.environ.setdefault("XF_HTTP_RATE_PER_ADDRESS", "1000000/second")
     return offset_settings(offset, PROJECT_ROOT / f".stack-bench{offset}")
 
 
@@ -144,10 +151,13 @@ async def http_batch(settings: Settings, bodies: list[dict[str, Any]], args: arg
 async def kafka(settings: Settings, bodies: list[dict[str, Any]], args: argparse.Namespace) -> Phase:
     """Publish everything, then watch the store fill; the rate is first-to-last stored case."""
     source = f"bench/{uuid.uuid4().hex[:8]}"
+    signer = Signer(DEV_CLIENT, settings.intake_dev_signing_key)  # upstream records are signed
     event_ids = [str(uuid.uuid4()) for _ in bodies]
     keys = [f"dev:{event_id}" for event_id in event_ids]
     conn = await asyncpg.connect(settings.dsn, server_settings={"search_path": "intake"})
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=5, enable_idempotence=True)
+    # As an upstream system publishes: the development stack's upstream principal (elsewhere, the process's own).
+    principal = None if settings.kafka_username else DEV_UPSTREAM
+    producer = AIOKafkaProducer(**client_options(settings, principal), linger_ms=5, enable_idempotence=True)
     await producer.start()
     try:
         cpu, started = time.process_time(), time.monotonic()
@@ -161,9 +171,10 @@ async def kafka(settings: Settings, bodies: list[dict[str, Any]], args: argparse
                 "caseid": "unassigned",
                 "data": body,
             }
-            await producer.send(
-                "case.submitted", json.dumps(envelope, ensure_ascii=False).encode(), key=event_id.encode()
-            )
+            value = json.dumps(envelope, ensure_ascii=False).encode()
+            headers = [("ce-id", event_id.encode())]
+            headers += [(name, text.encode()) for name, text in signer.headers(event_id, value).items()]
+            await producer.send("case.submitted", value, key=event_id.encode(), headers=headers)
         await producer.flush()
         client_cpu = time.process_time() - cpu
         query = (

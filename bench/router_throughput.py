@@ -44,7 +44,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from services import stack
-from services.common.kafka import JSON_HEADERS
+from services.common.kafka import JSON_HEADERS, client_options
 from services.common.schemas import ReceivedCase
 from services.common.settings import PROJECT_ROOT, Settings
 from services.router.commits import OrderedCommits, next_offsets
@@ -109,7 +109,7 @@ async def passthrough(settings: Settings, source: str, target: str, group: str, 
     the offsets are committed in order after the acks (services/router/commits.py)."""
     consumer = AIOKafkaConsumer(
         source,
-        bootstrap_servers=settings.bootstrap_servers,
+        **client_options(settings),
         group_id=group,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
@@ -197,7 +197,7 @@ def stop_processor(process: subprocess.Popen[bytes]) -> None:
 
 
 async def create_topics(settings: Settings, topics: Topics) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
         names = (topics.received, topics.passthrough, topics.pipelined, topics.routed, topics.deadletter)
@@ -205,7 +205,7 @@ async def create_topics(settings: Settings, topics: Topics) -> None:
     finally:
         await admin.close()
     # A first consumer group makes the broker create its offsets topic now, not during a timed phase.
-    group = AIOKafkaConsumer(topics.received, bootstrap_servers=settings.bootstrap_servers, group_id="bench-warm")
+    group = AIOKafkaConsumer(topics.received, **client_options(settings), group_id="bench-warm")
     await group.start()
     await group.getmany(timeout_ms=1000)
     await group.stop()
@@ -247,7 +247,7 @@ async def drain(
 ) -> Drain:
     """The processor drains `total` waiting messages. Cases/s from the output's broker timestamps, CPU
     from /proc; both leave out the first `warmup` outputs (process start, group join, memo learning)."""
-    probe = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers)
+    probe = AIOKafkaConsumer(**client_options(settings))
     await probe.start()
     before = await end_offsets(probe, output)
     process = start_processor(settings, role, topics)
@@ -271,7 +271,7 @@ async def drain(
 
 
 async def timestamp_span(settings: Settings, topic: str, skip: int) -> tuple[float, float]:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=settings.bootstrap_servers, auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(topic, **client_options(settings), auto_offset_reset="earliest")
     await consumer.start()
     try:
         total = await end_offsets(consumer, topic)
@@ -297,10 +297,10 @@ async def latency_run(
     warmup: int,
 ) -> list[float]:
     """Seconds from send to the output consumed, per case, at a steady offered rate."""
-    consumer = AIOKafkaConsumer(output, bootstrap_servers=settings.bootstrap_servers, auto_offset_reset="latest")
+    consumer = AIOKafkaConsumer(output, **client_options(settings), auto_offset_reset="latest")
     await consumer.start()
     await consumer.seek_to_end()
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, enable_idempotence=True, acks="all")
+    producer = AIOKafkaProducer(**client_options(settings), enable_idempotence=True, acks="all")
     await producer.start()
     process = start_processor(settings, role, topics)
     sent: dict[bytes, float] = {}

@@ -37,9 +37,11 @@ from aiokafka import AIOKafkaProducer
 
 from services import stack
 from services.common.envelope import Envelope, to_bytes, wrap
+from services.common.kafka import client_options, raw_headers
 from services.common.lifecycle import LIFECYCLE_TYPE, LifecycleBody, parse_lifecycle
 from services.common.schemas import Decision, Location, ReceivedCase, RoutedCase
 from services.common.settings import PROJECT_ROOT, Settings
+from services.common.signing import service_signer
 from services.common.topics import CASE_LIFECYCLE, CASE_RECEIVED, CASE_ROUTED, ensure_topics
 from services.stack.apps import settings_environment
 from services.stack.offsets import offset_settings
@@ -112,14 +114,18 @@ def case_events(case: str, received_at: datetime) -> list[tuple[str, Envelope[An
 
 
 async def publish_backlog(settings: Settings, cases: list[str]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, enable_idempotence=True, acks="all")
+    producer = AIOKafkaProducer(**client_options(settings), enable_idempotence=True, acks="all")
     await producer.start()
     try:
         start = datetime.now(UTC) - timedelta(days=5)
         sends = []
+        # Lifecycle events must be signed: with the key the stack generated (read now, after `stack.up`).
+        signer = service_signer("tracker", Settings(stack_dir=settings.stack_dir).event_signing_key)
         for i, case in enumerate(cases):
             for topic, envelope in case_events(case, start + timedelta(seconds=i)):
-                sends.append(await producer.send(topic, to_bytes(envelope), key=case.encode()))
+                body = to_bytes(envelope)
+                headers = raw_headers(envelope, body, signer if topic == CASE_LIFECYCLE.name else None)
+                sends.append(await producer.send(topic, body, key=case.encode(), headers=headers))
         await asyncio.gather(*sends)
     finally:
         await producer.stop()
@@ -202,7 +208,7 @@ async def phase(settings: Settings, batch: int, count: int, seconds: float) -> P
 
 
 async def run(settings: Settings, batches: list[int], count: int, seconds: float) -> None:
-    await ensure_topics(settings.bootstrap_servers)
+    await ensure_topics(settings)
     # One short run creates the tracker's schema and consumer group before anything is timed.
     await phase(settings, batches[0], 50, seconds)
     phases = []

@@ -10,12 +10,14 @@ from collections.abc import Callable, Sequence
 # Modules that expose `register(subparsers)`; each adds its commands and sets `func` on them.
 COMMAND_MODULES: tuple[str, ...] = (
     "services.stack.cli",
+    "services.stack.kafka_cli",
     "services.router.cli",
     "services.tracker.cli",
     "services.intake.cli",
     "services.demo.cli",
     "services.dashboards.cli",
     "services.report.cli",
+    "services.deadletters.cli",
 )
 
 

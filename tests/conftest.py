@@ -9,6 +9,11 @@ import pytest
 
 from services.common.settings import PROJECT_ROOT, Settings
 from services.stack.offsets import offset_environment
+from services.stack.stack_secrets import ensure_stack_secrets
+
+# The test suite is a development environment: the shipped default secrets and intake's development API
+# key may be used (a test that checks the refusal outside development mode says dev_mode=False itself).
+os.environ.setdefault("XF_DEV_MODE", "true")
 
 # Moved by XF_TEST_PORT_OFFSET, so that several test sessions can run side by side on one machine.
 _OFFSET = int(os.environ.get("XF_TEST_PORT_OFFSET", "0"))
@@ -22,6 +27,8 @@ def stack_settings() -> Iterator[Settings]:
     env = {**TEST_PORTS, "XF_STACK_DIR": stack_dir}
     previous = {name: os.environ.get(name) for name in env}
     os.environ.update(env)
+    # The stack's secrets first (as `xf stack up` makes them), so that these settings carry its keys.
+    ensure_stack_secrets(Settings())
     try:
         yield Settings()
     finally:

@@ -10,7 +10,9 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.common.schemas import EventTime
 
 SCHEMA_VERSION = 1
 # Namespace for deterministic event ids (uuid5): a redelivered input yields the same output id.
@@ -26,7 +28,7 @@ class Envelope(BaseModel, Generic[BodyT]):
     id: str = Field(min_length=1, max_length=200)
     type: str = Field(min_length=1, max_length=100)
     source: str = Field(min_length=1, max_length=200)
-    time: AwareDatetime
+    time: EventTime
     caseid: str = Field(min_length=1, max_length=100)
     schemaversion: int = SCHEMA_VERSION
     datacontenttype: Literal["application/json"] = "application/json"

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, get_args
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, RootModel, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, RootModel, TypeAdapter
 
-from services.common.schemas import UnitId
+from services.common.schemas import EventTime, UnitId
 
 LIFECYCLE_TYPE = "case.lifecycle"  # the envelope type on the case.lifecycle topic
 PauseReason = Literal["hearing", "awaiting_material", "other"]
@@ -24,7 +24,7 @@ class _Lifecycle(BaseModel):
 
     event_id: str = Field(min_length=1, max_length=200)
     case_id: str = Field(min_length=1, max_length=64)
-    at: AwareDatetime
+    at: EventTime
     actor: str = Field(min_length=1, max_length=200)
 
 

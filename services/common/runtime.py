@@ -17,6 +17,8 @@ from faststream.kafka.message import KafkaMessage
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from watchfiles import awatch
 
+from services.common import log_repeats
+from services.common.http_server import server_config
 from services.common.settings import Settings
 
 
@@ -76,15 +78,23 @@ def configure_logging(settings: Settings) -> None:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    log_repeats.install(settings.log_repeat_interval, settings.log_repeat_burst)
 
 
-def mount_operational_routes(app: FastAPI, *, ready: Any = None) -> None:
-    """`/healthz` for liveness (and readiness when `ready()` is given) and `/metrics` for Prometheus."""
+def mount_operational_routes(
+    app: FastAPI, *, ready: Any = None, stalled: Callable[[], list[str]] | None = None
+) -> None:
+    """`/healthz` for liveness (and readiness when `ready()` is given) and `/metrics` for Prometheus.
+    `/healthz` answers 503 while `stalled()` names consumer groups that have records waiting and make no
+    progress (services.common.progress)."""
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
         if ready is not None and not ready():
             raise HTTPException(status_code=503, detail="starting")
+        stuck = stalled() if stalled is not None else []
+        if stuck:
+            raise HTTPException(status_code=503, detail=f"consumer stalled: {'; '.join(stuck)}")
         return {"status": "ok"}
 
     @app.get("/metrics", include_in_schema=False)
@@ -93,8 +103,10 @@ def mount_operational_routes(app: FastAPI, *, ready: Any = None) -> None:
 
 
 def serve(app: FastAPI, settings: Settings, port: int) -> None:
+    """Run the app under uvicorn with the connection limits of http_server (header deadline and size,
+    keep-alive, concurrency)."""
     configure_logging(settings)
-    uvicorn.run(app, host=settings.host, port=port, log_config=None, access_log=False, lifespan="on")
+    uvicorn.Server(server_config(app, settings, port)).run()
 
 
 def records_of(message: KafkaMessage) -> list[ConsumerRecord[bytes, bytes]]:

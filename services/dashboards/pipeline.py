@@ -91,6 +91,31 @@ THROUGHPUT = Row(
     ),
 )
 
+CONSUMERS = Row(
+    "消费者",
+    "Consumers",
+    (
+        Panel(
+            "stat",
+            "停滞的消费者组",
+            "Stalled consumer groups",
+            (Prom("max by (service, group) (xf_consumer_stalled)", "{{service}} {{group}}", instant=True),),
+            width=8,
+            value_names={"1": "停滞 stalled", "0": "正常 ok"},
+            description="有待处理的消息但超过 XF_CONSUMER_STALL_SECONDS 未提交进度的消费者组（其 /healthz 返回 503）。"
+            "/ Consumer groups with records waiting that committed nothing for XF_CONSUMER_STALL_SECONDS "
+            "(their /healthz answers 503).",
+        ),
+        Panel(
+            "timeseries",
+            "待处理消息（按消费者组）",
+            "Records waiting by consumer group",
+            (Prom("max by (service, group) (xf_consumer_waiting_records)", "{{service}} {{group}}"),),
+            width=16,
+        ),
+    ),
+)
+
 LATENCY = Row(
     "延迟",
     "Latency",
@@ -182,6 +207,6 @@ BOARD = Board(
     description="受理、分办、跟踪三个服务之间的消息管道：吞吐、积压、延迟、错误、发件箱。"
     "/ The message pipeline between "
     "intake, router and tracker: throughput, lag, latency, errors, the outbox.",
-    rows=(UP, THROUGHPUT, LATENCY, ERRORS),
+    rows=(UP, THROUGHPUT, CONSUMERS, LATENCY, ERRORS),
     time_from="now-6h",
 )

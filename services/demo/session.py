@@ -24,12 +24,15 @@ import asyncpg
 
 from services.common.envelope import wrap
 from services.common.kafka import make_broker, publish
+from services.common.kafka_principals import DEV_UNIT
 from services.common.lifecycle import LIFECYCLE_TYPE, LifecycleBody, LifecycleEvent
 from services.common.settings import Settings
+from services.common.signing import Signer
 from services.common.topics import CASE_LIFECYCLE
 from services.demo.lifecycle import HANDLED, Limits, TrackedCase, deal, is_live, misplaced, plan
 from services.demo.schedule import received_times
 from services.demo.workload import Workload
+from services.intake.clients import DEV_CLIENT
 
 Log = Callable[[str], None]
 # (idempotency key, submission) in order → (index, case id) of each accepted one, and refusals by field.
@@ -140,12 +143,17 @@ async def replay(
 ) -> Counter[str]:
     """Publish the units' events: back-dated cases one by one, then live events when their time comes."""
     published: Counter[str] = Counter()
-    broker = make_broker(settings, "xf-demo")
+    # As the units' systems do: the development stack's unit principal (on another Kafka, the process's own).
+    broker = make_broker(settings, "xf-demo", principal=None if settings.kafka_username else DEV_UNIT)
     await broker.start()
+    # The units' systems are the development client's (every unit of the country); they sign as it.
+    signer = Signer(DEV_CLIENT, settings.intake_dev_signing_key)
 
     async def send(event: LifecycleEvent) -> None:
-        envelope = wrap(LifecycleBody(event), type=LIFECYCLE_TYPE, source=SOURCE, case_id=event.case_id)
-        await publish(broker, CASE_LIFECYCLE.name, envelope)
+        envelope = wrap(
+            LifecycleBody(event), type=LIFECYCLE_TYPE, source=SOURCE, case_id=event.case_id, event_id=event.event_id
+        )
+        await publish(broker, CASE_LIFECYCLE.name, envelope, signer)
         published[event.type] += 1
 
     try:

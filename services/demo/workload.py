@@ -81,13 +81,18 @@ def pick(rng: random.Random, weighted: tuple[tuple[str, int], ...]) -> str:
 class Workload:
     seed: int = 7
     rng: random.Random = field(init=False)
+    extra: random.Random = field(init=False)
     towns: list[str] = field(init=False)
+    counties: list[str] = field(init=False)
     earlier: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
+        # Issue 11's fields from a stream of their own, so the rest of the workload stays as it was.
+        self.extra = random.Random(self.seed + 1_000_003)
         tree = official_regions()
         self.towns = sorted(r.code for r in tree.descendants(SCOPE) if r.level == "town")
+        self.counties = sorted(r.code for r in tree.descendants(SCOPE) if r.level == "county")
 
     def person(self, region: str) -> dict[str, Any]:
         born = date(1950, 1, 1) + timedelta(days=self.rng.randrange(365 * 50))
@@ -135,6 +140,13 @@ class Workload:
         if channel == "assignment":
             submission["received_by"] = f"{county}:petition"
             submission["assignment"] = {"from_unit": f"{county[:4]}00:petition", "due_days": rng.choice((15, 30))}
+            if received_at is not None and self.extra.random() < 0.5:  # 交办 a few days before it arrived
+                assigned = received_at - timedelta(days=self.extra.randint(1, 4))
+                submission["assignment"]["assigned_at"] = assigned.isoformat()
+        if submission["petitioner"]["kind"] != "anonymous" and self.extra.random() < 0.3:
+            # 人户分离 now and then: the petitioner lives in another county than the matter
+            elsewhere = self.extra.random() < 0.25
+            submission["residence"] = {"region": self.extra.choice(self.counties) if elsewhere else county}
         self.earlier.append(submission)
         return self._stamp(dict(submission), received_at)
 

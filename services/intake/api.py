@@ -6,7 +6,7 @@ FastAPI's own parameter errors.
 
 from __future__ import annotations
 
-import json
+import re
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -18,8 +18,9 @@ from fastapi.security import APIKeyHeader
 from pydantic import ValidationError
 from pydantic.json_schema import models_json_schema
 
+from services.common.bounded import Limits, control_paths
 from services.common.db import Conn
-from services.common.regions import official_regions
+from services.common.schemas import PetitionStatus as CaseStatus
 from services.intake import metrics, store, views
 from services.intake.accept import Outcome
 from services.intake.accept import Request as AcceptRequest
@@ -37,6 +38,7 @@ from services.intake.api_models import (
     Submitted,
 )
 from services.intake.auth import (
+    CASE_ID_PATTERN,
     UNIT_PATTERN,
     Client,
     case_readable,
@@ -46,13 +48,14 @@ from services.intake.auth import (
     subtree_in_scope,
     unit_in_scope,
 )
-from services.intake.checks import region_known
-from services.intake.errors import FieldError, field_error, field_errors_from_pydantic
-from services.intake.outcomes import CaseStatus
+from services.intake.checks import default_context, routable_region, unit_known
+from services.intake.errors import FieldError, SubmissionInvalid, field_error, field_errors_from_pydantic
 from services.intake.submission import Submission
 from services.intake.submit_flow import ItemResult, submit_items
+from services.intake.validation import decode_body
 
 if TYPE_CHECKING:
+    from services.common.settings import Settings
     from services.intake.service import IntakeService
 
 API_KEY = APIKeyHeader(
@@ -60,6 +63,8 @@ API_KEY = APIKeyHeader(
     auto_error=False,
     description="API 密钥（xf intake client add 签发）/ The client's API key (issued by `xf intake client add`).",
 )
+BATCH_PATH = "/v1/cases/batch"
+_CASE_PATH = re.compile(r"^cases\.\d+\.case(\.|$)")
 STATUS_OF: dict[str, int] = {
     "accepted": 201,
     "already_accepted": 200,
@@ -180,9 +185,8 @@ async def submit_case(
     async def submit(requests: Sequence[AcceptRequest]) -> list[Outcome]:
         return await service.submit(conn, requests, via="http")
 
-    (result,) = await submit_items(
-        client, [(await request.body(), idempotency_key)], submit, via="http", key_field="Idempotency-Key"
-    )
+    body = decoded(await request.body(), request.app.state.body_limits)
+    (result,) = await submit_items(client, [(body, idempotency_key)], submit, via="http", key_field="Idempotency-Key")
     if result.case_id is not None and result.status in ("accepted", "already_accepted"):
         answer = Submitted(
             case_id=result.case_id, status="accepted" if result.status == "accepted" else "already_accepted"
@@ -196,7 +200,7 @@ async def submit_case(
 
 
 @router.post(
-    "/v1/cases/batch",
+    BATCH_PATH,
     response_model=BatchAnswer,
     summary="批量登记 / Submit a batch of cases",
     description=f"1-{MAX_BATCH} 件，逐件受理、逐件给出结果；已受理的件在同一事务中保存。/ Each case is "
@@ -216,7 +220,7 @@ async def submit_cases(request: Request, client: ClientDep, conn: ConnDep) -> Ba
     async def submit(requests: Sequence[AcceptRequest]) -> list[Outcome]:
         return await service.submit(conn, requests, via="http_batch")
 
-    batch = parse_batch(await request.body())
+    batch = parse_batch(await request.body(), request.app.state.batch_limits)
     results = await submit_items(
         client,
         [(item.case, item.idempotency_key) for item in batch.cases],
@@ -235,7 +239,9 @@ async def submit_cases(request: Request, client: ClientDep, conn: ConnDep) -> Ba
     responses=_error_docs(401, 403, 404, 422),
 )
 async def read_case(
-    client: ClientDep, conn: ConnDep, case_id: Annotated[str, Path(min_length=1, max_length=64)]
+    client: ClientDep,
+    conn: ConnDep,
+    case_id: Annotated[str, Path(min_length=1, max_length=64, pattern=CASE_ID_PATTERN)],
 ) -> CaseView:
     if not client.may("read"):
         raise ApiError(403, [role_error(client, "read")])
@@ -267,7 +273,7 @@ async def unit_cases(
 ) -> CaseList:
     if not client.may("read"):
         raise ApiError(403, [role_error(client, "read")])
-    if not region_known(official_regions(), region_of(unit_id)):
+    if not unit_exists(unit_id):
         raise ApiError(422, [field_error("unit_id", "unit_unknown")])
     allowed = subtree_in_scope(unit_id, client.read_scope) if subtree else unit_in_scope(unit_id, client.read_scope)
     if not allowed:
@@ -297,22 +303,43 @@ async def on_parameter_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(422, errors)
 
 
-def install_api(app: FastAPI) -> None:
+def install_api(app: FastAPI, settings: Settings) -> None:
+    app.state.body_limits = Limits(settings.http_max_body_bytes, settings.http_max_json_depth, refuse_control=False)
+    # A batch nests its cases three levels deeper: {"cases": [{"case": {...}}]}.
+    app.state.batch_limits = Limits(
+        settings.http_max_batch_body_bytes, settings.http_max_json_depth + 3, refuse_control=False
+    )
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(RequestValidationError, on_parameter_error)
     app.include_router(router)
     install_openapi(app)
 
 
-def parse_batch(body: bytes) -> BatchRequest:
+def decoded(body: bytes, limits: Limits) -> Any:
+    """The body's JSON read within `limits`; control characters are refused later, naming the field."""
     try:
-        decoded = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ApiError(422, [field_error("", "json_invalid")]) from None
-    if not isinstance(decoded, dict):
+        return decode_body(body, limits)
+    except SubmissionInvalid as invalid:
+        metrics.count_failures(invalid.errors)
+        raise ApiError(422, invalid.errors) from None
+
+
+def unit_exists(unit_id: str) -> bool:
+    """A unit of the deployment's directory (of a known region, when the directory could not be read)."""
+    context = default_context()
+    return routable_region(context, region_of(unit_id)) and unit_known(context.directory, unit_id)
+
+
+def parse_batch(body: bytes, limits: Limits) -> BatchRequest:
+    value = decoded(body, limits)
+    if not isinstance(value, dict):
         raise ApiError(422, [field_error("", "json_type")])
+    # Control characters in a case are that case's refusal (validate_submission); elsewhere, the batch's.
+    outside = [path for path in control_paths(value) if not _CASE_PATH.match(path)]
+    if outside:
+        raise ApiError(422, [field_error(path, "control_character") for path in outside])
     try:
-        return BatchRequest.model_validate(decoded)
+        return BatchRequest.model_validate(value)
     except ValidationError as invalid:
         errors = field_errors_from_pydantic(invalid)
         metrics.count_failures(errors)

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.common.schemas import Channel, Disposition, Flag, Level, Litigation, Urgency
-from services.intake.outcomes import CaseStatus
+from services.common.schemas import PetitionStatus as CaseStatus
 from services.intake.submission import Submission
 
 MAX_BATCH = 500

@@ -5,8 +5,8 @@ to revoke it); the secret is 32 random bytes, of which only the SHA-256 is store
 hash buys nothing for a 256-bit random secret, and a fast one keeps a lookup per request cheap.
 
 Roles (what a client may do at all):
-- `upstream`: another system. Submits (HTTP, and over Kafka when its `sources` name the envelope
-  `source` it publishes with), reads and lists within its scopes.
+- `upstream`: another system. Submits (HTTP, and over Kafka with records it signs with its signing key
+  and an envelope `source` among its `sources`), reads and lists within its scopes.
 - `reception`: a reception desk or its staff. Submits over HTTP, reads and lists within its scopes.
 - `operator`: reads and lists within its read scope; never submits.
 
@@ -48,6 +48,9 @@ _KEY_ID = re.compile(r"^[a-z0-9]{1,32}$")
 _CLIENT_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _REGION = re.compile(r"^(\d{6}|\d{9}|\d{12})$")
 UNIT_PATTERN = r"^(\d{6}|\d{9}|\d{12}):[a-z_]+$"
+# Case numbers are XF<region>-<date>-<sequence>; anything beyond letters, digits and dashes (a NUL that
+# PostgreSQL would refuse) is refused before a query.
+CASE_ID_PATTERN = r"^[A-Za-z0-9-]+$"
 _UNIT = re.compile(UNIT_PATTERN)
 _SOURCE = re.compile(r"^[^\s*]{1,200}\*?$|^\*$")
 # Units of these departments coordinate every department of their territory (see `subtree_filter`).
@@ -214,22 +217,6 @@ def source_matches(pattern: str, source: str) -> bool:
     if pattern.endswith("*"):
         return source.startswith(pattern[:-1])
     return source == pattern
-
-
-def client_for_source(clients: Iterable[Client], source: str) -> Client | None:
-    """The upstream client that publishes with this envelope `source`: an exact entry first, then
-    the longest matching prefix pattern (`erp-*`), so a catch-all never shadows a precise entry."""
-    best: tuple[int, Client] | None = None
-    for client in clients:
-        if client.role != "upstream":
-            continue
-        for pattern in client.sources:
-            if not source_matches(pattern, source):
-                continue
-            rank = 10_000 if not pattern.endswith("*") else len(pattern)
-            if best is None or rank > best[0]:
-                best = (rank, client)
-    return best[1] if best else None
 
 
 # --- checking what an operator asks for ---------------------------------------------------------

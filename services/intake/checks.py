@@ -9,6 +9,11 @@ Regions: a code must be in the table (6-digit down to county, 9-digit towns, `00
 The shipped table stops at towns, so a 12-digit village/community code is accepted when its first
 9 digits are a town in the table and its last 3 digits are not `000` (that would be the town itself),
 unless the deployment's tree already lists villages, in which case those are known exactly.
+
+Once the deployment's rules are read (`use_rules`, at start and on every change of rules/), regions and
+units are checked against the router's organisation directory: a region must be in its tree and a unit
+id must name a unit that exists (`<region>:<department>` with that department in that region), so that
+every accepted case can be routed; an unknown department is refused, never accepted and dead-lettered.
 """
 
 from __future__ import annotations
@@ -18,10 +23,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache, partial
 from pathlib import Path
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationInfo
 
+from services.common.bounded import control_paths
 from services.common.regions import RegionTree, official_regions
 from services.intake.errors import custom_error
 from services.intake.identity import (
@@ -57,6 +64,8 @@ CATEGORIES: tuple[str, ...] = (
 )
 # Clocks of upstream systems drift; a received_at this far ahead of ours is still accepted.
 CLOCK_SKEW = timedelta(minutes=5)
+# No petition in any system predates this (the 1995 信访条例); earlier is a wrong or epoch-zero date.
+EARLIEST_RECEIVED = datetime(1990, 1, 1, tzinfo=UTC)
 _LOCAL = ZoneInfo("Asia/Shanghai")
 _WHAT = {
     "id_number": ("an identity number", "身份证号码"),
@@ -65,11 +74,23 @@ _WHAT = {
 }
 
 
+class UnitDirectory(Protocol):
+    """What intake asks of the router's organisation directory (services.router.directory.Directory)."""
+
+    @property
+    def tree(self) -> RegionTree: ...
+
+    def has_unit(self, unit: str) -> bool: ...
+
+
 @dataclass(frozen=True)
 class ValidationContext:
     regions: RegionTree = field(default_factory=official_regions)
     categories: frozenset[str] = frozenset(CATEGORIES)
     now: datetime | None = None  # None: the time of the check
+    # The deployment's directory: a unit id must name one of its units. None (rules unreadable): only
+    # the unit's region is checked.
+    directory: UnitDirectory | None = None
 
     @classmethod
     def build(
@@ -80,32 +101,38 @@ class ValidationContext:
         now: datetime | None = None,
     ) -> ValidationContext:
         categories = frozenset(CATEGORIES).union(_deployment_categories, extra_categories)
-        return cls(regions or official_regions(), categories, now)
+        return cls(regions or official_regions(), categories, now, _deployment_directory)
 
     def current_time(self) -> datetime:
         return self.now or datetime.now(UTC)
 
 
 _deployment_categories: frozenset[str] = frozenset()
+_deployment_directory: UnitDirectory | None = None
 
 
-def use_categories(extra: Iterable[str]) -> None:
-    """The categories the deployment's rules/categories.yaml adds to DOMAIN.md §4.2's (set at start)."""
-    global _deployment_categories
-    _deployment_categories = frozenset(extra)
+def use_rules(categories: Iterable[str], directory: UnitDirectory | None) -> None:
+    """The categories the deployment's rules/categories.yaml adds to DOMAIN.md §4.2's and its organisation
+    directory (set at start and when rules/ changes)."""
+    global _deployment_categories, _deployment_directory
+    _deployment_categories = frozenset(categories)
+    _deployment_directory = directory
+    default_context.cache_clear()
 
 
-def deployment_categories(rules_dir: Path) -> frozenset[str]:
-    """The category codes of rules/categories.yaml, through the router's loader (one reading of the rule
-    files for every service). Raises RuleError (`file:line: problem` lines) or OSError."""
+def deployment_rules(rules_dir: Path) -> tuple[frozenset[str], UnitDirectory]:
+    """The category codes of rules/categories.yaml and the directory of rules/directory.yaml, through the
+    router's loader (one reading of the rule files for every service). Raises RuleError (`file:line:
+    problem` lines) or OSError."""
     from services.router.load import load_rules  # the router's code: a fault there must not stop intake
 
-    return frozenset(load_rules(rules_dir, check=False).categories)
+    rules = load_rules(rules_dir, check=False)
+    return frozenset(rules.categories), rules.directory
 
 
 @lru_cache(maxsize=1)
 def default_context() -> ValidationContext:
-    return ValidationContext()
+    return ValidationContext.build()
 
 
 def context_of(info: ValidationInfo) -> ValidationContext:
@@ -119,16 +146,56 @@ def region_known(tree: RegionTree, code: str) -> bool:
     return len(code) == 12 and code[9:] != "000" and code[:9] in tree and tree.level(code[:9]) == "town"
 
 
+def routable_region(context: ValidationContext, code: str) -> bool:
+    """A region the router knows: with the deployment's directory, exactly the codes of its tree (the
+    router dead-letters any other, a 12-digit village code beyond the tree too)."""
+    if context.directory is not None:
+        return code in context.directory.tree
+    return region_known(context.regions, code)
+
+
 def check_region(code: str, info: ValidationInfo) -> str:
-    if not region_known(context_of(info).regions, code):
+    if not routable_region(context_of(info), code):
         raise custom_error("region_unknown")
     return code
 
 
+def check_county(code: str, info: ValidationInfo) -> str:
+    """人户分离: the residence is a county (区/县/旗) of the table, never anything finer."""
+    tree = context_of(info).regions
+    if code not in tree or tree.level(code) != "county":
+        raise custom_error("residence_not_county")
+    return code
+
+
 def check_unit(unit: str, info: ValidationInfo) -> str:
-    if not region_known(context_of(info).regions, unit.split(":", 1)[0]):
+    context = context_of(info)
+    if not routable_region(context, unit.split(":", 1)[0]):
         raise custom_error("unit_region_unknown")
+    if not unit_known(context.directory, unit):
+        raise custom_error("unit_unknown")
     return unit
+
+
+def unit_known(directory: UnitDirectory | None, unit: str) -> bool:
+    """Whether the directory has this unit (always, when no directory could be read)."""
+    return directory is None or directory.has_unit(unit)
+
+
+def refuse_control(text: str) -> str:
+    """Text without NUL or another control character (tab and line breaks are fine): PostgreSQL cannot
+    store NUL, and the others only hide what a text says. (Submissions are walked whole instead, by
+    validation.validate_submission.)"""
+    if control_paths(text):
+        raise custom_error("control_character")
+    return text
+
+
+def refuse_epoch(value: object) -> object:
+    """A time must be ISO 8601 text: a number (an epoch, `0` → 1970-01-01) is refused, not converted."""
+    if isinstance(value, int | float):
+        raise custom_error("datetime_type")
+    return value
 
 
 def check_category(code: str, info: ValidationInfo) -> str:
@@ -138,8 +205,22 @@ def check_category(code: str, info: ValidationInfo) -> str:
 
 
 def check_received_at(value: datetime, info: ValidationInfo) -> datetime:
-    if value > context_of(info).current_time() + CLOCK_SKEW:
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:  # year 1 or 9999 with an offset: beyond what datetime holds in UTC
+        if value.year < EARLIEST_RECEIVED.year:
+            raise custom_error("received_at_too_early", earliest=EARLIEST_RECEIVED.date().isoformat()) from None
+        raise custom_error("received_at_future") from None
+    if utc < EARLIEST_RECEIVED:
+        raise custom_error("received_at_too_early", earliest=EARLIEST_RECEIVED.date().isoformat())
+    if utc > context_of(info).current_time() + CLOCK_SKEW:
         raise custom_error("received_at_future")
+    return value
+
+
+def check_assigned_at(value: datetime, info: ValidationInfo) -> datetime:
+    if value > context_of(info).current_time() + CLOCK_SKEW:
+        raise custom_error("assigned_at_future")
     return value
 
 

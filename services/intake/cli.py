@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict
+from datetime import timedelta
 from typing import Any, TypeVar
 
 import asyncpg
@@ -94,6 +96,8 @@ def client_list(args: argparse.Namespace) -> int:
         if client.sources:
             print(f"    sources:  {', '.join(client.sources)}")
         print(f"    keys:     {keys}")
+        if info.signing_key_created_at is not None:
+            print(f"    signing key since {info.signing_key_created_at:%Y-%m-%d %H:%M}")
     return 0
 
 
@@ -118,6 +122,50 @@ def key_revoke(args: argparse.Namespace) -> int:
     if not with_conn(lambda conn: clients.revoke_key(conn, args.key_id)):
         return refuse("key revoke", f"no active key {args.key_id!r}", 1)
     print(f"key {args.key_id} revoked")
+    return 0
+
+
+# Kafka credentials and ACLs of a partner come from edge-kafka's services.common.kafka_principals.
+# >>> The single call site: where that module is absent (before it is merged), nothing is done here.
+def kafka_principal(name: str, role: str | None, *, remove: bool = False, replace: bool = False) -> Any:
+    """The partner's Kafka client settings (created, or removed with `remove`), or None where the stack
+    has no per-partner Kafka credentials (yet)."""
+    try:
+        principals = importlib.import_module("services.common.kafka_principals")
+    except ImportError:
+        return None
+    settings = get_settings()
+    if remove:
+        principals.remove_partner_principal(settings, name)
+        return None
+    if role is None:
+        return None
+    return principals.add_partner_principal(settings, name, role, replace=replace)
+
+
+def signing_key_add(args: argparse.Namespace) -> int:
+    """A first signing key, or a new one (rotation): the old one keeps verifying for --grace-hours."""
+    grace = timedelta(hours=args.grace_hours)
+    try:
+        key = with_conn(lambda conn: clients.new_signing_key(conn, args.name, grace=grace))
+    except clients.UnknownClient:
+        return refuse(f"client signing-key {args.signing_command}", f"no active client named {args.name!r}", 1)
+    print(f"signing key of {args.name} for the Kafka records it publishes (shown once, store it now):")
+    print(key)
+    if args.signing_command == "rotate" and grace:
+        print(f"its previous key keeps verifying for {args.grace_hours:g} hour(s)")
+    options = kafka_principal(args.name, args.kafka_role, replace=args.signing_command == "rotate")
+    if options is not None:
+        print("its Kafka client settings (aiokafka keyword arguments):")
+        print(json.dumps(options))
+    return 0
+
+
+def signing_key_remove(args: argparse.Namespace) -> int:
+    if not with_conn(lambda conn: clients.remove_signing_key(conn, args.name)):
+        return refuse("client signing-key remove", f"{args.name!r} has no signing key", 1)
+    kafka_principal(args.name, None, remove=True)
+    print(f"signing key of {args.name} removed: its Kafka records are refused from now on")
     return 0
 
 
@@ -179,7 +227,7 @@ def register(sub: Any) -> None:
     box.add_argument("--json", action="store_true", help="print one JSON object (ages in seconds)")
     box.set_defaults(func=outbox)
 
-    client = commands.add_parser("client", help="API clients: add, list, revoke")
+    client = commands.add_parser("client", help="API clients: add, list, revoke, signing-key")
     client_commands = client.add_subparsers(dest="client_command", required=True)
     add = client_commands.add_parser("add", help="register a client and print its first API key")
     add.add_argument("name", help="e.g. erp-150627 or desk-150627-1 (a-z 0-9 . _ -)")
@@ -197,6 +245,28 @@ def register(sub: Any) -> None:
     revoke = client_commands.add_parser("revoke", help="revoke a client and all its keys at once")
     revoke.add_argument("name")
     revoke.set_defaults(func=client_revoke)
+    signing = client_commands.add_parser(
+        "signing-key", help="the key a client signs its Kafka records with: add, rotate, remove"
+    )
+    signing_commands = signing.add_subparsers(dest="signing_command", required=True)
+    for name, text in (("add", "give a client a signing key"), ("rotate", "replace a client's signing key")):
+        command = signing_commands.add_parser(name, help=f"{text} and print it once")
+        command.add_argument("name")
+        command.add_argument(
+            "--grace-hours",
+            type=float,
+            default=24.0 if name == "rotate" else 0.0,
+            help="how long the previous key keeps verifying (rotate: 24 by default)",
+        )
+        command.add_argument(
+            "--kafka-role",
+            choices=("upstream", "unit"),
+            help="also create its Kafka credentials and ACLs for this role, where the stack has them",
+        )
+        command.set_defaults(func=signing_key_add)
+    remove = signing_commands.add_parser("remove", help="remove a client's signing key(s): its records are refused")
+    remove.add_argument("name")
+    remove.set_defaults(func=signing_key_remove)
 
     keys = commands.add_parser("key", help="API keys of a client: add (rotate), revoke")
     key_commands = keys.add_subparsers(dest="key_command", required=True)

@@ -5,11 +5,13 @@ Revoking is immediate: every request looks its key up (one primary-key read), no
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 import asyncpg
 
+from services.common import signing
 from services.common.db import Conn
 from services.common.schemas import CHANNELS
 from services.intake.auth import (
@@ -49,6 +51,15 @@ class ClientInfo:
     created_at: datetime
     revoked_at: datetime | None
     keys: tuple[KeyInfo, ...]
+    signing_key_created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Partner:
+    """An active client that signs what it publishes on Kafka, with the keys its signatures may use."""
+
+    client: Client
+    keys: tuple[str, ...] = field(repr=False)
 
 
 def _client(row: asyncpg.Record) -> Client:
@@ -122,7 +133,12 @@ async def list_clients(conn: Conn) -> list[ClientInfo]:
         by_client.setdefault(key["client"], []).append(KeyInfo(key["key_id"], key["created_at"], key["revoked_at"]))
     return [
         ClientInfo(
-            _client(row), row["note"], row["created_at"], row["revoked_at"], tuple(by_client.get(row["name"], ()))
+            _client(row),
+            row["note"],
+            row["created_at"],
+            row["revoked_at"],
+            tuple(by_client.get(row["name"], ())),
+            row["signing_key_created_at"] if row["signing_key"] else None,
         )
         for row in rows
     ]
@@ -143,16 +159,63 @@ async def authenticate(conn: Conn, token: str) -> Client | None:
     return _client(row)
 
 
-async def publishing_clients(conn: Conn) -> list[Client]:
-    """Active upstream clients bound to Kafka sources (few: read once per consumed batch)."""
-    rows = await conn.fetch("SELECT * FROM clients WHERE revoked_at IS NULL AND role = 'upstream' AND sources <> '{}'")
-    return [_client(row) for row in rows]
+# --- signing keys (services.common.signing) ------------------------------------------------------
 
 
-async def ensure_dev_client(conn: Conn, token: str | None) -> None:
-    """The development client `dev` (every channel, the whole country, any Kafka source) with the
-    key from the settings; with no key configured, the client and all its keys are revoked (a revoked
-    client also stops matching Kafka sources)."""
+async def new_signing_key(conn: Conn, name: str, *, grace: timedelta = timedelta(0)) -> str:
+    """Give an active client a new signing key, returned once (never shown again). The key it had, if
+    any, keeps verifying for `grace` (a rotation: the partner switches within it), then not at all."""
+    key = signing.new_key()
+    done = await conn.fetchval(
+        """UPDATE clients SET
+               previous_signing_key = CASE WHEN $3 > interval '0' THEN signing_key END,
+               previous_signing_key_until = CASE WHEN $3 > interval '0' AND signing_key IS NOT NULL
+                                                 THEN now() + $3 END,
+               signing_key = $2, signing_key_created_at = now()
+           WHERE name = $1 AND revoked_at IS NULL RETURNING name""",
+        name,
+        key,
+        grace,
+    )
+    if done is None:
+        raise UnknownClient(f"no active client named {name!r}")
+    return key
+
+
+async def remove_signing_key(conn: Conn, name: str) -> bool:
+    """The client's records are no longer accepted from now on; False when it had no key."""
+    done = await conn.fetchval(
+        """UPDATE clients SET signing_key = NULL, signing_key_created_at = NULL, previous_signing_key = NULL,
+               previous_signing_key_until = NULL
+           WHERE name = $1 AND (signing_key IS NOT NULL OR previous_signing_key IS NOT NULL) RETURNING name""",
+        name,
+    )
+    return done is not None
+
+
+async def signing_partners(conn: Conn, names: Iterable[str]) -> dict[str, Partner]:
+    """The active clients among `names` that hold a signing key, with their keys (few per batch)."""
+    wanted = sorted(set(names))
+    if not wanted:
+        return {}
+    rows = await conn.fetch(
+        """SELECT *, previous_signing_key_until > now() AS previous_valid FROM clients
+           WHERE name = ANY($1::text[]) AND revoked_at IS NULL AND signing_key IS NOT NULL""",
+        wanted,
+    )
+    return {
+        row["name"]: Partner(
+            _client(row),
+            (row["signing_key"], *((row["previous_signing_key"],) if row["previous_valid"] else ())),
+        )
+        for row in rows
+    }
+
+
+async def ensure_dev_client(conn: Conn, token: str | None, signing_key: str | None = None) -> None:
+    """The development client `dev` (every channel, the whole country) with the API key and the Kafka
+    signing key from the settings; with no API key configured, the client and all its keys are revoked
+    (a revoked client's signatures are refused too)."""
     async with conn.transaction():
         if not token:
             await revoke_client(conn, DEV_CLIENT)
@@ -176,4 +239,11 @@ async def ensure_dev_client(conn: Conn, token: str | None) -> None:
             DEV_KEY_ID,
             DEV_CLIENT,
             key.secret_hash,
+        )
+        await conn.execute(
+            """UPDATE clients SET signing_key = $2, signing_key_created_at = now(), previous_signing_key = NULL,
+                   previous_signing_key_until = NULL
+               WHERE name = $1 AND signing_key IS DISTINCT FROM $2""",
+            DEV_CLIENT,
+            signing_key or None,
         )

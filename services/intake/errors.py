@@ -20,6 +20,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Not an administrative division code in the official table (a 12-digit village code needs its town).",
         "行政区划代码不在官方区划表中（12位村级代码须属于已有的乡镇）。",
     ),
+    "residence_not_county": (
+        "Not a county-level (6-digit) division code in the official table.",
+        "不是官方区划表中的县级（6位）行政区划代码。",
+    ),
     "unit_region_unknown": (
         "The unit id's region part is not an administrative division code in the official table.",
         "单位标识中的行政区划代码不在官方区划表中。",
@@ -79,6 +83,20 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "上级转送事项不设报告期限；需要报送办理结果的，渠道应为“上级交办”。",
     ),
     "received_at_future": ("received_at is in the future.", "登记时间晚于当前时间。"),
+    "assigned_at_future": ("assigned_at is in the future.", "交办时间晚于当前时间。"),
+    "received_at_too_early": ("received_at is before {earliest}.", "登记时间早于{earliest}。"),
+    # Bodies read within bounds (services.common.bounded) and strings without control characters.
+    "control_character": (
+        "Must not contain NUL or another control character (tab and line breaks are allowed).",
+        "不得包含 NUL 等控制字符（制表符和换行除外）。",
+    ),
+    "too_large": ("The body is larger than allowed.", "请求体超过允许的大小。"),
+    "too_deep": ("The body's JSON is nested too deep.", "请求体的 JSON 嵌套层数过多。"),
+    "not_utf8": ("The body is not valid UTF-8.", "请求体不是有效的 UTF-8 编码。"),
+    "number_out_of_range": (
+        "The body holds a number beyond the range accepted (64-bit integers, finite decimals).",
+        "请求体中的数值超出允许范围（64位整数、有限小数）。",
+    ),
     # Authentication, scopes, idempotency (HTTP headers and Kafka envelopes).
     "api_key_missing": (
         "An API key is required: send it in the X-API-Key header.",
@@ -102,8 +120,24 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "该客户端无权查看“{unit}”的信访事项（超出授权范围）。",
     ),
     "source_unknown": (
-        "No active client is registered for this event source.",
-        "该事件来源（source）没有对应的有效客户端。",
+        "The signing client is not registered to publish with this event source.",
+        "签名的客户端未登记此事件来源（source）。",
+    ),
+    "signature_unsigned": (
+        "The record is not signed (xf-partner and xf-signature headers).",
+        "记录未签名（缺少 xf-partner、xf-signature 头）。",
+    ),
+    "signature_bad_signature": (
+        "The record's signature does not verify.",
+        "记录的签名无效。",
+    ),
+    "signature_unknown_partner": (
+        "The record is signed by no active client with a signing key.",
+        "签名者不是持有签名密钥的有效客户端。",
+    ),
+    "signature_stale_signature": (
+        "The record was signed too long before it was published (a replay?).",
+        "记录的签名时间与发布时间相差过大（疑为重放）。",
     ),
     "envelope_invalid": (
         "Not a case.submitted event: the envelope needs id, source and a data object.",
@@ -115,8 +149,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "case_not_found": ("No such case, or not one this client may read.", "信访事项不存在，或无权查看。"),
     "unit_unknown": (
-        "Not a unit id (<region code>:<department>) of a region in the official table.",
-        "不是有效的单位标识（<行政区划代码>:<部门>），或区划不在官方区划表中。",
+        "Not a unit of the organisation directory: <region code>:<department>, with a department that "
+        "exists in that region (rules/directory.yaml).",
+        "不是组织机构目录中的单位（<行政区划代码>:<部门>，且该地区设有此部门，见 rules/directory.yaml）。",
     ),
     "cursor_invalid": ("Not a cursor returned by this API.", "分页游标无效。"),
     # Pydantic's own error types.
@@ -147,6 +182,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "union_tag_invalid": ("kind must be one of {expected_tags}.", "kind 应为以下之一：{expected_tags}。"),
     "union_tag_not_found": ("kind is required.", "缺少 kind。"),
     "json_invalid": ("The body is not valid JSON.", "请求体不是有效的 JSON。"),
+    "record_refused": (
+        "The record was refused before parsing: {reason}.",
+        "消息在解析前被拒绝：{reason}。",
+    ),
+    "record_failed": (
+        "The record could not be processed ({reason}); it was tried {attempts} times.",
+        "消息无法处理（{reason}），已尝试 {attempts} 次。",
+    ),
     "json_type": ("The body must be a JSON object.", "请求体应为 JSON 对象。"),
 }
 _FALLBACK_ZH = "取值无效。"

@@ -1,9 +1,10 @@
-"""Reading what arrives on Kafka: `case.submitted` from upstream systems, `case.routed` and
-`case.lifecycle` fed back. Pure: bytes in, a typed value or a refusal out.
+"""Reading what arrives on Kafka: `case.submitted` from upstream systems. Pure: bytes in, a typed value
+or a refusal out.
 
 `case.submitted` is the HTTP body in a CloudEvents-style envelope: `id` (the idempotency key),
-`source` (names the upstream client, see auth.client_for_source), `type` = `case.submitted`,
-`data` (the submission). A refusal never quotes the event: it may be full of personal data.
+`source` (one of the sources the client registered), `type` = `case.submitted`, `data` (the
+submission). The client is the one whose signature the record carries (services.intake.partners),
+never a name inside the record. A refusal never quotes the event: it may be full of personal data.
 """
 
 from __future__ import annotations
@@ -12,19 +13,30 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import ValidationError
-
+from services.common.bounded import Refused as Unbounded
+from services.common.bounded import load_json
 from services.common.deadletter import dead_letter_event
 from services.common.envelope import Envelope
-from services.common.lifecycle import LifecycleEvent, parse_lifecycle
-from services.common.schemas import DeadLetter, RoutedCase
-from services.intake.auth import Client, client_for_source, submission_refusals
+from services.common.kafka import RECORD_LIMITS
+from services.common.schemas import DeadLetter
+from services.intake.auth import Client, source_matches, submission_refusals
 from services.intake.errors import FieldError, SubmissionInvalid, field_error
 from services.intake.submission import Submission
 from services.intake.validation import validate_submission
 
 SUBMITTED_TYPE = "case.submitted"
-RefusalReason = Literal["envelope", "invalid", "unknown_source", "forbidden", "conflict"]
+RefusalReason = Literal[
+    "envelope",
+    "invalid",
+    "unknown_source",
+    "forbidden",
+    "conflict",
+    "unsigned",
+    "bad_signature",
+    "unknown_partner",
+    "stale_signature",
+    "internal",
+]
 MAX_ID = 200
 
 
@@ -47,19 +59,19 @@ class Refused:
         return "; ".join(f"{e.field or '(envelope)'}: {e.code}: {e.message_en}" for e in self.errors)
 
 
-def read_submitted(value: bytes | None, clients: list[Client]) -> Submitted | Refused:
+def read_submitted(value: bytes | None, client: Client) -> Submitted | Refused:
+    """The submission in a record `client` signed (its signature was verified), or why it is refused."""
     try:
-        envelope = json.loads(value or b"")
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        envelope = None
+        envelope = load_json(value or b"", RECORD_LIMITS)
+    except Unbounded as refused:
+        return Refused("envelope", (field_error("", "record_refused", reason=refused.code),))
     if not isinstance(envelope, dict):
         return Refused("envelope", (field_error("", "envelope_invalid"),))
     event_id, source = _text(envelope, "id"), _text(envelope, "source")
     data, kind = envelope.get("data"), envelope.get("type", SUBMITTED_TYPE)
     if event_id is None or source is None or not isinstance(data, dict) or kind != SUBMITTED_TYPE:
         return Refused("envelope", (field_error("", "envelope_invalid"),), event_id, source)
-    client = client_for_source(clients, source)
-    if client is None:
+    if not any(source_matches(pattern, source) for pattern in client.sources):
         return Refused("unknown_source", (field_error("source", "source_unknown"),), event_id, source)
     try:
         submission = validate_submission(data)
@@ -89,20 +101,3 @@ def dead_letter_for(
         reason=refused.describe(),
         payload=json.dumps(pointer, ensure_ascii=False),
     )
-
-
-def read_routed(value: bytes | None) -> Envelope[RoutedCase] | None:
-    try:
-        return Envelope[RoutedCase].model_validate_json(value or b"")
-    except ValidationError:
-        return None
-
-
-def read_lifecycle(value: bytes | None) -> LifecycleEvent | None:
-    """The lifecycle body, from an envelope (`data`) or bare."""
-    try:
-        decoded = json.loads(value or b"")
-        body = decoded.get("data", decoded) if isinstance(decoded, dict) else decoded
-        return parse_lifecycle(body)
-    except (UnicodeDecodeError, ValueError):  # JSONDecodeError and ValidationError are ValueErrors
-        return None

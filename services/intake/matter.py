@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 
-from services.common.schemas import Assignment, History, Location, ReceivedCase
+from services.common.schemas import Assignment, History, Location, ReceivedCase, Residence
 from services.intake.errors import SubmissionInvalid, field_error
 from services.intake.identity import find_identifiers
 from services.intake.submission import Submission
@@ -46,7 +46,9 @@ def to_received_case(submission: Submission, *, case_id: str, petitioner_key: st
     handover = submission.assignment
     assignment = None
     if submission.channel == "assignment" and handover is not None and handover.due_days is not None:
-        assignment = Assignment(from_unit=handover.from_unit, due_days=handover.due_days)
+        assignment = Assignment(
+            from_unit=handover.from_unit, due_days=handover.due_days, assigned_at=handover.assigned_at
+        )
     return ReceivedCase(
         case_id=case_id,
         received_at=submission.received_at,
@@ -60,5 +62,7 @@ def to_received_case(submission: Submission, *, case_id: str, petitioner_key: st
         litigation=submission.litigation,
         history=history,
         assignment=assignment,
+        residence=Residence(region=submission.residence.region if submission.residence is not None else None),
+        new_facts=submission.new_facts,
         summary=submission.summary,
     )

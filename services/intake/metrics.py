@@ -48,11 +48,13 @@ CONSUMED_BATCH = Histogram(
     buckets=(1, 5, 20, 50, 100, 200, 500),
 )
 OUTCOMES_APPLIED = Counter(
-    "xf_intake_outcomes_applied_total", "Routing and lifecycle events applied to intake's cases, by type", ["type"]
+    "xf_intake_outcomes_applied_total",
+    "case.status events applied to intake's cases, by the type of the event that caused them",
+    ["type"],
 )
 OUTCOMES_SKIPPED = Counter(
     "xf_intake_outcomes_skipped_total",
-    "Routing and lifecycle events not applied, by topic and reason",
+    "case.status events not applied (malformed, older than what intake has, not its case), by topic and reason",
     ["topic", "reason"],
 )
 

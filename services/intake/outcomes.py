@@ -1,142 +1,118 @@
-"""What happened to intake's cases after they left: `case.routed` and `case.lifecycle` fed back.
+"""What happened to intake's cases after they left: the tracker's `case.status` events.
 
-Intake needs them for two answers: a case's status and routing (GET /v1/cases/{id}, and which unit's
-list it is on), and the same-matter history of later cases (DOMAIN.md §4.3):
-- `history.open_case_id` is the earliest case of the matter whose status is `open` and that is
-  not itself attached to another (`merged_into`);
-- `history.concluded` is true once any case of the matter is `concluded`: its re-review finished
-  (`rereviewed`) or it was declared concluded (`concluded`: e.g. no review requested in time).
+The tracker is the only writer of a case's stage: it applies routing decisions and units' lifecycle
+events (refusing forged, out-of-scope and illegal ones) and publishes where each case stands after
+every event it applied. Intake keeps a copy for two answers: a case's status and routing
+(GET /v1/cases/{id}, and which unit's list it is on), and the same-matter history of later cases
+(DOMAIN.md §4.3: `history.open_case_id` is the earliest `open` case of the matter not attached to
+another, `history.concluded` is true once any case of the matter is `concluded`).
 
-Status follows from the routing disposition (§4.4) and lifecycle events (§4.5):
-- handle, forward, assign → open; merge → merged; divert_legal, redirect, reject_concluded → closed;
-- rejected (不予受理), withdrawn → closed; rereviewed, concluded → concluded.
-Routing never reopens a case a lifecycle event ended, and only `concluded` overrides `closed`.
-Replays are harmless (every update sets a value, none adds), and each case's events arrive in order
-(every topic is keyed by case id), so no event-id bookkeeping is needed here.
+Each event carries the case's version (the number of events applied to it); an older or repeated one
+changes nothing, so replays and redeliveries are harmless. Intake never reads a partner's raw event.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+import logging
+from datetime import UTC, datetime
 
+from pydantic import ValidationError
+
+from services.common.bounded import Refused, load_json
 from services.common.db import Conn
 from services.common.envelope import Envelope
-from services.common.lifecycle import LifecycleEvent, Reassigned
-from services.common.schemas import Disposition, RoutedCase
+from services.common.errors import describe_validation_error
+from services.common.schemas import CaseStatusBody
 
-CaseStatus = Literal["open", "merged", "closed", "concluded"]
-CASE_STATUSES: tuple[CaseStatus, ...] = ("open", "merged", "closed", "concluded")
-
-DISPOSITION_STATUS: dict[Disposition, CaseStatus] = {
-    "handle": "open",
-    "forward": "open",
-    "assign": "open",
-    "merge": "merged",
-    "divert_legal": "closed",
-    "redirect": "closed",
-    "reject_concluded": "closed",
-}
-LIFECYCLE_STATUS: dict[str, CaseStatus] = {
-    "rejected": "closed",
-    "withdrawn": "closed",
-    "rereviewed": "concluded",
-    "concluded": "concluded",
-}
-# The statuses an event may replace.
-_REPLACEABLE: dict[CaseStatus, tuple[CaseStatus, ...]] = {
-    "open": (),
-    "merged": ("open",),
-    "closed": ("open", "merged"),
-    "concluded": ("open", "merged", "closed"),
-}
+log = logging.getLogger("xf.intake.outcomes")
+STATUS_TYPE = "case.status"
+_STATUS = Envelope[CaseStatusBody]
+_EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
+_LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 
 
-def status_after_routing(disposition: Disposition) -> CaseStatus:
-    return DISPOSITION_STATUS[disposition]
+class StatusUnreadable(ValueError):
+    pass
 
 
-def replaceable(status: CaseStatus) -> list[str]:
-    return list(_REPLACEABLE[status])
+def read_status(value: bytes | None) -> Envelope[CaseStatusBody]:
+    """The event in a `case.status` record, bounded before it is parsed, or StatusUnreadable."""
+    try:
+        envelope = _STATUS.model_validate(load_json(value or b""))
+    except Refused as refused:
+        raise StatusUnreadable(refused.code) from None
+    except ValidationError as error:
+        raise StatusUnreadable(describe_validation_error(error)) from None
+    if envelope.type != STATUS_TYPE or envelope.caseid != envelope.data.case_id:
+        raise StatusUnreadable(f"type {envelope.type!r} or caseid does not match a case.status event")
+    status = envelope.data
+    times = [status.cause.at, *(clock.due_at for clock in status.due)]
+    if status.routing is not None:
+        times.append(status.routing.routed_at)
+    if not all(_storable(moment) for moment in times):
+        raise StatusUnreadable("a time outside 1990-2200: PostgreSQL could not store it")
+    return envelope
 
 
-async def apply_routed(conn: Conn, event: Envelope[RoutedCase]) -> bool:
-    """Record the decision; False when the case is not intake's (or the decision is older)."""
-    routed = event.data
-    decision = routed.decision
-    stored = await conn.fetchval(
-        """INSERT INTO routings (case_id, event_id, received_event_id, routed_at, disposition, handling_unit,
-                                 handling_level, co_units, lead_leader, urgency, report_within_hours, flags,
-                                 deadline_policy, trace, ruleset_version)
-           SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15
-           WHERE EXISTS (SELECT 1 FROM cases WHERE case_id = $1)
-           ON CONFLICT (case_id) DO UPDATE SET
-               event_id = excluded.event_id, received_event_id = excluded.received_event_id,
-               routed_at = excluded.routed_at, disposition = excluded.disposition,
-               handling_unit = excluded.handling_unit, handling_level = excluded.handling_level,
-               co_units = excluded.co_units, lead_leader = excluded.lead_leader, urgency = excluded.urgency,
-               report_within_hours = excluded.report_within_hours, flags = excluded.flags,
-               deadline_policy = excluded.deadline_policy, trace = excluded.trace,
-               ruleset_version = excluded.ruleset_version
-           WHERE routings.routed_at <= excluded.routed_at
-           RETURNING case_id""",
-        routed.case_id,
-        event.id,
-        routed.received_event_id,
-        routed.routed_at,
-        decision.disposition,
-        decision.handling_unit,
-        decision.handling_level,
-        list(decision.co_units),
-        decision.lead_leader,
-        decision.urgency,
-        decision.report_within_hours,
-        list(decision.flags),
-        decision.deadline_policy,
-        list(decision.trace),
-        decision.ruleset_version,
-    )
-    if stored is None:
+def _storable(moment: datetime) -> bool:
+    try:
+        return _EARLIEST <= moment.astimezone(UTC) <= _LATEST
+    except OverflowError:  # 9999-12-31T23:59:59-12:00 is past year 9999 in UTC
         return False
-    status = status_after_routing(decision.disposition)
-    await conn.execute(
-        """UPDATE cases SET
-               handling_unit = CASE WHEN reassigned THEN handling_unit ELSE $2 END,
-               co_units = $3,
-               status = CASE WHEN status = ANY($5::text[]) THEN $4 ELSE status END,
-               -- attached to the open case only when the router merged it
-               merged_into = CASE WHEN $6 THEN merged_into END,
-               stage = CASE WHEN stage = 'received' THEN 'routed' ELSE stage END,
-               stage_at = coalesce(stage_at, $7)
-           WHERE case_id = $1""",
-        routed.case_id,
-        decision.handling_unit,
-        list(decision.co_units),
-        status,
-        replaceable(status),
-        decision.disposition == "merge",
-        routed.routed_at,
-    )
-    return True
 
 
-async def apply_lifecycle(conn: Conn, event: LifecycleEvent) -> bool:
-    """Record the step; False when the case is not intake's."""
-    status = LIFECYCLE_STATUS.get(event.type)
-    new_unit = event.unit if isinstance(event, Reassigned) else None
+async def apply_status(conn: Conn, event: Envelope[CaseStatusBody]) -> bool:
+    """Record where the case stands; False when it is not intake's case or the event is not newer."""
+    status = event.data
+    routing = status.routing
     updated = await conn.fetchval(
         """UPDATE cases SET
-               -- a lifecycle step always follows routing; among steps, the latest wins
-               stage = CASE WHEN stage IN ('received', 'routed') OR stage_at <= $2 THEN $3 ELSE stage END,
-               stage_at = CASE WHEN stage IN ('received', 'routed') THEN $2 ELSE greatest(stage_at, $2) END,
-               status = CASE WHEN $4::text IS NOT NULL AND status = ANY($5::text[]) THEN $4 ELSE status END,
-               handling_unit = coalesce($6::text, handling_unit),
-               reassigned = reassigned OR $6::text IS NOT NULL
-           WHERE case_id = $1 RETURNING case_id""",
-        event.case_id,
-        event.at,
-        event.type,
-        status,
-        replaceable(status) if status else [],
-        new_unit,
+               status = $3, stage = $4, stage_at = $5, handling_unit = $6, co_units = $7, status_version = $2,
+               -- attached to the open case only when the router merged it
+               merged_into = CASE WHEN $8::text IS NULL THEN merged_into
+                                  WHEN $8 = 'merge' THEN merged_into END
+           WHERE case_id = $1 AND status_version < $2 RETURNING case_id""",
+        status.case_id,
+        status.version,
+        status.status,
+        status.cause.type,
+        status.cause.at,
+        status.handling_unit,
+        list(status.co_units),
+        routing.decision.disposition if routing else None,
     )
-    return updated is not None
+    if updated is None:
+        return False
+    if routing is not None:
+        decision = routing.decision
+        await conn.execute(
+            """INSERT INTO routings (case_id, event_id, received_event_id, routed_at, disposition, handling_unit,
+                                     handling_level, co_units, lead_leader, urgency, report_within_hours, flags,
+                                     deadline_policy, trace, ruleset_version)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+               -- only reached with a newer status: the routing the tracker now holds
+               ON CONFLICT (case_id) DO UPDATE SET
+                   event_id = excluded.event_id, received_event_id = excluded.received_event_id,
+                   routed_at = excluded.routed_at, disposition = excluded.disposition,
+                   handling_unit = excluded.handling_unit, handling_level = excluded.handling_level,
+                   co_units = excluded.co_units, lead_leader = excluded.lead_leader, urgency = excluded.urgency,
+                   report_within_hours = excluded.report_within_hours, flags = excluded.flags,
+                   deadline_policy = excluded.deadline_policy, trace = excluded.trace,
+                   ruleset_version = excluded.ruleset_version""",
+            status.case_id,
+            status.cause.event_id,
+            routing.received_event_id,
+            routing.routed_at,
+            decision.disposition,
+            decision.handling_unit,
+            decision.handling_level,
+            list(decision.co_units),
+            decision.lead_leader,
+            decision.urgency,
+            decision.report_within_hours,
+            list(decision.flags),
+            decision.deadline_policy,
+            list(decision.trace),
+            decision.ruleset_version,
+        )
+    return True

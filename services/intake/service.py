@@ -1,5 +1,5 @@
 """The intake service: cases in over HTTP (api.py) and from `case.submitted`, out through the outbox;
-routing and lifecycle outcomes in from `case.routed` and `case.lifecycle`."""
+where they stand in from the tracker's `case.status`."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
+from functools import partial
 from typing import Any
 
 import asyncpg
@@ -17,31 +18,38 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import REGISTRY
 
+from services.common.attempts import isolate_failures
 from services.common.db import Conn
+from services.common.deadletter import dead_letter_event, send_dead_letter
+from services.common.http_edge import install_edge
 from services.common.kafka import make_broker, publish, raw_body
-from services.common.runtime import mount_operational_routes, records_of, running
+from services.common.progress import ConsumerProgress, assignment_of, stalled_groups
+from services.common.runtime import mount_operational_routes, on_changes, records_of, running
 from services.common.settings import Settings
-from services.common.topics import CASE_LIFECYCLE, CASE_ROUTED, CASE_SUBMITTED, DEADLETTER, ensure_topics
-from services.intake import checks, clients, metrics
+from services.common.topics import CASE_STATUS, CASE_SUBMITTED, DEADLETTER, ensure_topics
+from services.intake import checks, clients, metrics, partners
 from services.intake.accept import Conflict, Outcome, Request, Secrets, accept_many
-from services.intake.api import install_api
+from services.intake.api import BATCH_PATH, install_api
 from services.intake.auth import Client
 from services.intake.errors import field_error
-from services.intake.kafka_in import Refused, Submitted, dead_letter_for, read_lifecycle, read_routed, read_submitted
+from services.intake.kafka_in import Refused, Submitted, dead_letter_for, read_submitted
 from services.intake.metrics import Via
 from services.intake.outbox import broker_publisher, run_relay, watch_backlog
 from services.intake.outbox_retention import Retention, run_purge
-from services.intake.outcomes import apply_lifecycle, apply_routed
+from services.intake.outcomes import StatusUnreadable, apply_status, read_status
 from services.intake.privacy import Vault
 from services.intake.store import open_store
 
 log = logging.getLogger("xf.intake")
 CONSUMER = "intake"
 OUTCOMES_CONSUMER = "intake-outcomes"
+# Settings that must not keep their shipped defaults outside development mode.
+INTAKE_SECRETS = ("pseudonym_key", "vault_keys", "intake_dev_api_key")
 
 
 class IntakeService:
     def __init__(self, settings: Settings) -> None:
+        settings.require_own_secrets(INTAKE_SECRETS)
         self.settings = settings
         self.secrets = Secrets(
             pseudonym_key=settings.pseudonym_key.encode(),
@@ -54,12 +62,13 @@ class IntakeService:
             settings, CONSUMER, middlewares=[KafkaPrometheusMiddleware(registry=REGISTRY, app_name="xf_intake")]
         )
         # At least once: offsets are committed after the batch's transaction (and dead letters).
+        self.progress: list[ConsumerProgress] = []
         for topics, group_id, handler in (
-            ((CASE_SUBMITTED.name,), CONSUMER, self.on_submitted),
-            ((CASE_ROUTED.name, CASE_LIFECYCLE.name), OUTCOMES_CONSUMER, self.on_outcomes),
+            ((CASE_SUBMITTED,), CONSUMER, self.on_submitted),
+            ((CASE_STATUS,), OUTCOMES_CONSUMER, self.on_outcomes),
         ):
-            self.broker.subscriber(
-                *topics,
+            subscriber = self.broker.subscriber(
+                *(topic.name for topic in topics),
                 group_id=group_id,
                 batch=True,
                 max_records=500,
@@ -67,7 +76,13 @@ class IntakeService:
                 auto_offset_reset="earliest",
                 ack_policy=AckPolicy.NACK_ON_ERROR,
                 decoder=raw_body,
-            )(handler)
+            )
+            subscriber(handler)
+            self.progress.append(
+                ConsumerProgress(
+                    settings, service="intake", group=group_id, topics=topics, assignment=assignment_of(subscriber)
+                )
+            )
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -76,15 +91,24 @@ class IntakeService:
         return self._pool
 
     async def start(self) -> None:
-        try:  # categories a deployment adds in rules/categories.yaml are accepted too (DOMAIN.md §4.2)
-            checks.use_categories(await asyncio.to_thread(checks.deployment_categories, self.settings.rules_dir))
-        except Exception as error:
-            log.warning("rules/categories.yaml not read (%s): intake accepts the categories of DOMAIN.md §4.2", error)
+        await self.read_rules()
         self._pool = await open_store(self.settings.dsn)
         async with self._pool.acquire() as conn:
-            await clients.ensure_dev_client(conn, self.settings.intake_dev_api_key or None)
-        if self.settings.intake_dev_api_key:
-            log.warning("the development API key is enabled (client 'dev'); set XF_INTAKE_DEV_API_KEY= to disable")
+            await clients.ensure_dev_client(conn, self.settings.dev_api_key, self.settings.dev_signing_key)
+        if self.settings.dev_api_key:
+            log.warning("development mode: the development API key is enabled (client 'dev')")
+
+    async def read_rules(self) -> None:
+        """The categories a deployment adds in rules/categories.yaml (DOMAIN.md §4.2) and its organisation
+        directory: intake accepts only what the router can route. Read at start and on every change."""
+        try:
+            checks.use_rules(*await asyncio.to_thread(checks.deployment_rules, self.settings.rules_dir))
+        except Exception as error:
+            log.warning(
+                "rules/ not read (%s): intake keeps the categories and directory it had (at start: the categories "
+                "of DOMAIN.md §4.2 and any unit of a known region)",
+                error,
+            )
 
     async def stop(self) -> None:
         await self.broker.stop()
@@ -109,12 +133,34 @@ class IntakeService:
         return outcomes
 
     async def on_submitted(self, body: Any, message: KafkaMessage) -> None:
-        """Upstream systems' cases: the envelope id is the idempotency key, the source names the client."""
+        """Upstream systems' cases: the envelope id is the idempotency key, the signature names the client.
+        A record whose acceptance keeps failing is dead-lettered after XF_CONSUMER_MAX_ATTEMPTS tries."""
         records = records_of(message)
         metrics.CONSUMED_BATCH.labels("submitted").observe(len(records))
+        await isolate_failures(
+            records,
+            self.accept_records,
+            self.give_up,
+            attempts=self.settings.consumer_max_attempts,
+            what="case.submitted records",
+        )
+
+    async def give_up(self, record: ConsumerRecord[bytes, bytes], error: Exception) -> None:
+        internal = field_error(
+            "",
+            "record_failed",
+            reason=f"internal error {type(error).__name__}",
+            attempts=self.settings.consumer_max_attempts,
+        )
+        await self.refuse(record, Refused("internal", (internal,)))
+
+    async def accept_records(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
         async with self.pool.acquire() as conn:
-            publishing = await clients.publishing_clients(conn)
-            read: list[Submitted | Refused] = [read_submitted(record.value, publishing) for record in records]
+            signed_by = await partners.signers(conn, records, tolerance=self.settings.signature_tolerance_seconds)
+            read: list[Submitted | Refused] = [
+                read_submitted(record.value, signer) if isinstance(signer, Client) else signer
+                for record, signer in zip(records, signed_by, strict=True)
+            ]
             good = [(index, item) for index, item in enumerate(read) if isinstance(item, Submitted)]
             outcomes = await self.submit(
                 conn, [Request(item.submission, item.client.name, item.event_id) for _, item in good], via="kafka"
@@ -133,38 +179,44 @@ class IntakeService:
 
     async def refuse(self, record: ConsumerRecord[bytes, bytes], refused: Refused) -> None:
         if refused.reason != "conflict":  # conflicts were counted by submit()
-            outcome = "invalid" if refused.reason in ("envelope", "invalid") else "forbidden"
+            outcome = "invalid" if refused.reason in ("envelope", "invalid", "internal") else "forbidden"
             metrics.SUBMISSIONS.labels("kafka", outcome).inc()
         metrics.count_failures(refused.errors)
         metrics.DEAD_LETTERS.labels(refused.reason).inc()
         envelope = dead_letter_for(
             refused, topic=record.topic, partition=record.partition, offset=record.offset, consumer=CONSUMER
         )
-        await publish(self.broker, DEADLETTER.name, envelope)
+        await send_dead_letter(partial(publish, self.broker, DEADLETTER.name), envelope)
 
     # --- outcomes in ----------------------------------------------------------------------------
 
     async def on_outcomes(self, body: Any, message: KafkaMessage) -> None:
+        """The tracker's case.status events: where intake's cases stand (outcomes.py)."""
         records = records_of(message)
         metrics.CONSUMED_BATCH.labels("outcomes").observe(len(records))
+        unreadable: list[tuple[ConsumerRecord[bytes, bytes], str]] = []
         async with self.pool.acquire() as conn, conn.transaction():
             for record in records:
-                if record.topic == CASE_ROUTED.name:
-                    routed = read_routed(record.value)
-                    if routed is None:
-                        metrics.OUTCOMES_SKIPPED.labels(record.topic, "malformed").inc()
-                    elif await apply_routed(conn, routed):
-                        metrics.OUTCOMES_APPLIED.labels("routed").inc()
-                    else:
-                        metrics.OUTCOMES_SKIPPED.labels(record.topic, "unknown_case").inc()
-                    continue
-                event = read_lifecycle(record.value)
-                if event is None:
+                try:
+                    event = read_status(record.value)
+                except StatusUnreadable as error:
+                    unreadable.append((record, str(error)))
                     metrics.OUTCOMES_SKIPPED.labels(record.topic, "malformed").inc()
-                elif await apply_lifecycle(conn, event):
-                    metrics.OUTCOMES_APPLIED.labels(event.type).inc()
+                    continue
+                if await apply_status(conn, event):
+                    metrics.OUTCOMES_APPLIED.labels(event.data.cause.type).inc()
                 else:
-                    metrics.OUTCOMES_SKIPPED.labels(record.topic, "unknown_case").inc()
+                    metrics.OUTCOMES_SKIPPED.labels(record.topic, "not_newer_or_unknown_case").inc()
+        for record, reason in unreadable:
+            letter = dead_letter_event(
+                consumer=OUTCOMES_CONSUMER,
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                reason=f"malformed: {reason}",
+                payload=record.value or b"",
+            )
+            await send_dead_letter(partial(publish, self.broker, DEADLETTER.name), letter)
 
     # --- Kafka connection -----------------------------------------------------------------------
 
@@ -173,7 +225,7 @@ class IntakeService:
         backoff = 0.5
         while True:
             try:
-                await ensure_topics(self.settings.bootstrap_servers)
+                await ensure_topics(self.settings)
                 await self.broker.start()
             except Exception as error:
                 log.warning("Kafka not reachable yet (%s); retrying in %.1fs", error, backoff)
@@ -187,6 +239,10 @@ class IntakeService:
         await self.connect_kafka()
         await run_relay(self.pool, broker_publisher(self.broker))
 
+    async def watch_progress(self) -> None:
+        await self.kafka_ready.wait()
+        await asyncio.gather(*(progress.watch() for progress in self.progress))
+
 
 def create_app(settings: Settings) -> FastAPI:
     service = IntakeService(settings)
@@ -199,6 +255,8 @@ def create_app(settings: Settings) -> FastAPI:
                 service.connect_then_relay(),
                 watch_backlog(service.pool),
                 run_purge(service.pool, Retention.from_settings(settings)),
+                service.watch_progress(),
+                on_changes(settings.rules_dir, service.read_rules, log),
             ):
                 yield
         finally:
@@ -211,8 +269,9 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.service = service
-    mount_operational_routes(app)
-    install_api(app)
+    mount_operational_routes(app, stalled=lambda: stalled_groups(service.progress))
+    install_api(app, settings)
+    install_edge(app, settings, larger_bodies=[BATCH_PATH])
     return app
 
 

@@ -16,7 +16,6 @@ Cross-field rules:
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -24,6 +23,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from services.common.bounded import Limits, Refused, control_paths, load_json
 from services.common.regions import RegionTree
 from services.common.schemas import CHANNELS
 from services.intake.checks import CATEGORIES, CONTEXT_KEY, ValidationContext
@@ -56,6 +56,8 @@ CHANNEL_NAMES_ZH: dict[str, str] = {
 # Shorter values (a one-character name) would match ordinary words.
 _MIN_PERSONAL_MATCH = 2
 _BETWEEN_DIGITS = re.compile(r"(?<=\d)[\-.()/]+(?=\d)")
+# Control characters are refused by validate_submission itself, naming the field.
+BODY_LIMITS = Limits(refuse_control=False)
 _PERSONAL_FIELDS = ("name", "organisation_name", "address", "email", "id_number", "phone")
 
 
@@ -65,24 +67,27 @@ def validate_submission(
     regions: RegionTree | None = None,
     extra_categories: Iterable[str] = (),
     now: datetime | None = None,
+    limits: Limits = BODY_LIMITS,
 ) -> Submission:
     """The accepted submission, or `SubmissionInvalid` listing every problem.
 
-    `data` is the decoded body or the raw JSON (HTTP body, Kafka message value).
+    `data` is the decoded body or the raw JSON (HTTP body, Kafka message value), which is read within
+    `limits` (size, nesting, numbers: a refusal names the body, field ""). Control characters (NUL…)
+    are refused wherever they are, naming the field.
     """
     if isinstance(data, str | bytes):
-        try:
-            data = json.loads(data)
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise SubmissionInvalid([field_error("", "json_invalid")]) from None
+        data = decode_body(data.encode() if isinstance(data, str) else data, limits)
     if not isinstance(data, Mapping):
         raise SubmissionInvalid([field_error("", "json_type")])
     context = ValidationContext.build(regions=regions, extra_categories=extra_categories, now=now)
-    errors: list[FieldError] = []
+    errors = [field_error(path, "control_character") for path in control_paths(dict(data))]
+    controlled = {error.field for error in errors}
     try:
         submission: Submission | None = Submission.model_validate(data, context={CONTEXT_KEY: context})
     except ValidationError as exc:
-        errors.extend(field_errors_from_pydantic(exc))
+        errors.extend(error for error in field_errors_from_pydantic(exc) if error.field not in controlled)
+        submission = None
+    if errors:
         submission = None
     failed = {error.field for error in errors}
     view: Mapping[str, Any] = submission.model_dump() if submission is not None else data
@@ -91,6 +96,15 @@ def validate_submission(
         raise SubmissionInvalid(errors)
     assert submission is not None
     return submission
+
+
+def decode_body(raw: bytes, limits: Limits = BODY_LIMITS) -> Any:
+    """The decoded JSON of a body, or `SubmissionInvalid` naming the body (field "") and the bound it broke."""
+    try:
+        return load_json(raw, limits)
+    except Refused as refused:
+        code = "json_invalid" if refused.code == "not_json" else refused.code
+        raise SubmissionInvalid([field_error("", code)]) from None
 
 
 def _cross_field(data: Mapping[str, Any], failed: set[str]) -> list[FieldError]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import calendar
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 _QUARTER = re.compile(r"^(\d{4})-[Qq]([1-4])$")
@@ -28,13 +28,33 @@ class Period:
     def days(self) -> int:
         return (self.last - self.first).days + 1
 
+    def previous(self) -> Period:
+        """The period just before, of the same kind: the month, quarter or year before, or as many days."""
+        if _MONTH.match(self.label):
+            last = self.first - timedelta(days=1)
+            return parse_period(f"{last.year:04d}-{last.month:02d}")
+        if _QUARTER.match(self.label):
+            last = self.first - timedelta(days=1)
+            return parse_period(f"{last.year:04d}-Q{(last.month - 1) // 3 + 1}")
+        if _YEAR.match(self.label):
+            return parse_period(f"{self.first.year - 1:04d}")
+        last = self.first - timedelta(days=1)
+        first = last - timedelta(days=self.days - 1)
+        return Period(f"{first.isoformat()}..{last.isoformat()}", first, last)
+
 
 def _month_end(year: int, month: int) -> date:
     return date(year, month, calendar.monthrange(year, month)[1])
 
 
-def parse_period(text: str) -> Period:
+def parse_period(text: str, today: date | None = None) -> Period:
+    """`last-month` is the month before `today` (the deployment's local date, given by the caller)."""
     text = text.strip()
+    if text == "last-month":
+        if today is None:
+            raise PeriodError("last-month: needs today's date")
+        last = today.replace(day=1) - timedelta(days=1)
+        text = f"{last.year:04d}-{last.month:02d}"
     try:
         if match := _MONTH.match(text):
             year, month = int(match.group(1)), int(match.group(2))
@@ -55,4 +75,4 @@ def parse_period(text: str) -> Period:
         if isinstance(error, PeriodError):
             raise
         raise PeriodError(f"{text}: {error}") from None
-    raise PeriodError(f"{text}: expected YYYY-MM, YYYY-Qn, YYYY or YYYY-MM-DD..YYYY-MM-DD")
+    raise PeriodError(f"{text}: expected YYYY-MM, YYYY-Qn, YYYY, YYYY-MM-DD..YYYY-MM-DD or last-month")

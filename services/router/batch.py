@@ -29,6 +29,7 @@ from services.router.engine import EngineError
 from services.router.pipeline import Malformed, parse_received, routed_json
 from services.router.received import CaseLike, ReceivedLike
 from services.router.rules import Router, RoutingError
+from services.router.wire import horizon
 
 if TYPE_CHECKING:
     from faststream.kafka.annotations import KafkaMessage
@@ -83,8 +84,13 @@ async def queue_batch(router: Router, producer: AIOKafkaProducer, wiring: Wiring
     records = records_of(message)
     letters: list[Letter] = []
     accepted: list[tuple[ConsumerRecord[bytes, bytes], ReceivedLike]] = []
+    latest = horizon()
     for record in records:
-        parsed = parse_received(record.value or b"")
+        try:
+            parsed = parse_received(record.value or b"", latest)
+        except Exception as error:  # a bug must not stop the partition: the record is dead-lettered
+            log.exception("reading %s/%s@%s failed", record.topic, record.partition, record.offset)
+            parsed = Malformed(f"internal error: {type(error).__name__}", "internal")
         if isinstance(parsed, Malformed):
             letters.append(Letter(record, parsed.reason, parsed.kind, parsed.case_id))
         else:

@@ -28,6 +28,9 @@ def check_rules(rules: CompiledRules) -> list[Problem]:
         if table.hit == "unique":
             problems += conflicting(table)
     problems += gaps(rules)
+    from services.router.invariants import urgency_monotone  # it runs the tables: after the loader is done
+
+    problems += urgency_monotone(rules)
     return problems
 
 

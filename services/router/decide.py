@@ -15,7 +15,16 @@ from services.router.memo import SEGMENTS, Pipeline
 from services.router.model import CompiledRules, Rule, Table
 from services.router.problems import RoutingError
 from services.router.received import CaseLike
-from services.router.steps import Evaluate, Routing, decision_of, effective, resolve, run_tables, start
+from services.router.steps import (
+    Evaluate,
+    Routing,
+    decision_of,
+    effective,
+    guard_own_complaint,
+    resolve,
+    run_tables,
+    start,
+)
 
 T = TypeVar("T")
 # Turns routings into results, the pipeline's decisions or their encodings; EngineError propagates.
@@ -64,6 +73,8 @@ def run_pipeline(rules: CompiledRules, cases: Sequence[ReceivedCase], evaluate: 
         resolve(lookups, routing)
     run_tables(rules, routings, second, evaluate, snapshot=True)
     _raise_first(routings)
+    for routing in routings:
+        guard_own_complaint(rules.directory, routing)
     return routings
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from services.common.schemas import ReceivedCase
+from services.common.schemas import ANY_TIME, ReceivedCase
 from services.router.decide import Router
 from services.router.load import load_rules
 from services.router.model import CompiledRules
@@ -59,7 +59,7 @@ def read_cases(paths: list[Path]) -> list[tuple[str, ReceivedCase]]:
             items = [json.loads(line) for line in text.splitlines() if line.strip()]
         for item in items:
             body = item.get("data", item) if isinstance(item, dict) else item  # envelopes carry it in `data`
-            case = ReceivedCase.model_validate(body)
+            case = ReceivedCase.model_validate(body, context=ANY_TIME)
             cases.append((f"{path.name}", case))
     return cases
 

@@ -25,9 +25,17 @@ class Directory:
     supervision: dict[tuple[str, str], Supervision] = field(default_factory=dict)  # (level, department)
     unit_supervisors: dict[str, str] = field(default_factory=dict)
     leader_roles: dict[str, str] = field(default_factory=dict)
+    # Memos of in_scope and above_unit (the directory never changes once loaded); bounded by its units.
+    _in_scope: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)
+    _above: dict[str, str | None] = field(default_factory=dict, compare=False, repr=False)
 
     def in_scope(self, region: str) -> bool:
-        return region in self.tree and any(self.tree.is_within(region, root) for root in self.scope)
+        known = self._in_scope.get(region)
+        if known is None:
+            known = region in self.tree and any(self.tree.is_within(region, root) for root in self.scope)
+            if region in self.tree:
+                self._in_scope[region] = known
+        return known
 
     def departments_at(self, region: str) -> frozenset[str]:
         base = self.by_level.get(self.tree.level(region), frozenset())
@@ -56,6 +64,35 @@ class Directory:
                 return None
             if department in self.departments_at(candidate.code):
                 return f"{candidate.code}:{department}"
+        return None
+
+    def apart(self, a: str, b: str) -> bool:
+        """The two regions lie in different counties and neither contains the other (三跨, 人户分离)."""
+        tree = self.tree
+        county_a, county_b = tree.ancestor_at(a, "county"), tree.ancestor_at(b, "county")
+        if county_a is not None and county_b is not None and county_a.code == county_b.code:
+            return False
+        return not (tree.is_within(a, b) or tree.is_within(b, a))
+
+    def above_unit(self, unit: str) -> str | None:
+        """Who decides a complaint about `unit` when its category's department gives no other unit
+        (DOMAIN.md §4.5b): its supervising unit if that lies in the scope, else the government of the
+        unit's own region; None when the unit is that government (the level above is asked: redirect)."""
+        if unit in self._above:
+            return self._above[unit]
+        above = self._above_unit(unit)
+        if self.has_unit(unit):
+            self._above[unit] = above
+        return above
+
+    def _above_unit(self, unit: str) -> str | None:
+        supervisor = self.supervisor(unit)
+        if supervisor is not None and supervisor != unit and self.in_scope(supervisor.partition(":")[0]):
+            return supervisor
+        region, _, department = unit.partition(":")
+        government = f"{region}:gov"
+        if department != "gov" and self.in_scope(region) and "gov" in self.departments_at(region):
+            return government
         return None
 
     def supervisor(self, unit: str) -> str | None:

@@ -7,6 +7,7 @@ from services.router.conditions import render
 from services.router.decide import deciding_rules, decision_of, evaluate_in_python, run_pipeline
 from services.router.facts import FLAGS
 from services.router.model import TABLE_NAMES, CompiledRules, Table
+from services.router.steps import OWN_COMPLAINT, OWN_COMPLAINT_REDIRECT
 
 
 def explain(rules: CompiledRules, case: ReceivedCase, engine_decision: Decision | None = None) -> str:
@@ -24,10 +25,23 @@ def explain(rules: CompiledRules, case: ReceivedCase, engine_decision: Decision 
                 f"  {routing.competent or 'none'} (department {facts['department']}, level {facts['level']}, "
                 f"anchor {facts['anchor']}; co-units {', '.join(routing.co_units) or 'none'})"
             )
-            resolved = ("competent_level", "competent_is_receiver", "levels_above_competent", "has_co_units")
+            resolved = (
+                "competent_level",
+                "competent_is_receiver",
+                "levels_above_competent",
+                "has_co_units",
+                "above_scope",
+            )
             lines.append("  facts: " + ", ".join(f"{name}={render(facts[name])}" for name in resolved))
         lines += ["", f"[{table_name}] hit policy {table.hit} ({table.file})"]
         lines += _explain_table(table, facts)
+    guarded = [entry for entry in routing.trace if entry in (OWN_COMPLAINT, OWN_COMPLAINT_REDIRECT)]
+    if guarded:
+        lines += [
+            "",
+            f"guard: the rules made the unit complained about ({case.target_unit}) its own handler; "
+            f"the router overrode them ({guarded[0]}): see `xf rules check`",
+        ]
     if engine_decision is not None and engine_decision.model_dump() != decision.model_dump():
         lines += ["", "WARNING: the engine decided differently:", engine_decision.model_dump_json()]
     lines += ["", "decision:", decision.model_dump_json(indent=2)]

@@ -10,6 +10,8 @@ from datetime import date
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from lunardate import LunarDate
+
 from services.common.regions import LEVEL_RANK, LEVELS_BY_RANK
 from services.common.schemas import CHANNELS, Flag
 from services.router.conditions import FactSpec, Scalar
@@ -58,7 +60,13 @@ def vocabulary(categories: frozenset[str], departments: frozenset[str]) -> dict[
             enum("received_level", LEVELS, "level of the receiving unit"),
             enum("received_department", departments, "department of the receiving unit", "department"),
             boolean("in_scope", "the matter lies in the deployment's scope"),
-            boolean("cross_region", "matter and unit complained about lie in different counties"),
+            boolean(
+                "cross_region",
+                "matter and unit complained about lie in different counties and neither region contains the other",
+            ),
+            boolean("separation", "the petitioner's residence county and the matter lie in different counties"),
+            boolean("new_facts", "new facts or reasons are stated about a concluded matter"),
+            boolean("open_case_overdue", "the open case on the same matter is past its handling deadline (积案)"),
             boolean("sensitive_period", "received in a sensitive period (deployment time zone)"),
         ],
         "competence": [
@@ -72,6 +80,7 @@ def vocabulary(categories: frozenset[str], departments: frozenset[str]) -> dict[
             boolean("competent_is_receiver", "the receiving unit is the competent unit"),
             number("levels_above_competent", "received level minus competent level (ranks)"),
             boolean("has_co_units", "other departments help (协办)"),
+            boolean("above_scope", "the complaint about a unit belongs above the deployment's scope (redirect)"),
         ],
         "disposition": [
             enum(
@@ -92,9 +101,9 @@ def split_unit(unit: str) -> tuple[str, str]:
 
 def case_facts(case: CaseLike, rules: CompiledRules, lookups: Lookups | None = None) -> tuple[Facts, CaseContext]:
     lookups = lookups or Lookups(rules)
-    matter = case.location.region
+    matter = _known_place(case.location.region, rules)
     try:
-        place = lookups.place(matter, case.received_by, case.target_unit)
+        place = lookups.place(matter, case.received_by, case.target_unit, case.residence.region)
     except CaseError:
         lookups.region(matter, "location.region")  # the order of report: region, category, units
         _check_category(case, rules)
@@ -118,9 +127,22 @@ def case_facts(case: CaseLike, rules: CompiledRules, lookups: Lookups | None = N
         "received_department": place.received_department,
         "in_scope": place.in_scope,
         "cross_region": place.cross_region,
+        "separation": place.separation,
+        "new_facts": case.new_facts,
+        "open_case_overdue": history.open_case_overdue,
         "sensitive_period": lookups.sensitive(case.received_at),
     }
     return facts, place.context
+
+
+def _known_place(region: str, rules: CompiledRules) -> str:
+    """The matter's region; a village the deployment did not add (intake accepts any 12-digit code
+    under a town of the table) is located at its town, where a village case goes anyway."""
+    tree = rules.directory.tree
+    if region in tree or len(region) != 12 or region.endswith("000"):
+        return region
+    town = region[:9]
+    return town if town in tree and tree.level(town) == "town" else region
 
 
 def _check_category(case: CaseLike, rules: CompiledRules) -> None:
@@ -132,14 +154,28 @@ def levels_between(upper: str, lower: str) -> int:
     return LEVEL_RANK[upper] - LEVEL_RANK[lower]
 
 
-def in_window(day: date, start: str, end: str) -> bool:
-    """Inclusive window; `MM-DD` bounds repeat every year (and may wrap over the new year)."""
+def in_window(day: date, start: str, end: str, calendar: str = "solar") -> bool:
+    """Inclusive window; `MM-DD` bounds repeat every year (and may wrap over the new year). With the
+    lunar calendar they are lunar month and day (a leap month counts as the month it repeats)."""
     if len(start) == 10:
         return date.fromisoformat(start) <= day <= date.fromisoformat(end)
-    current = day.strftime("%m-%d")
+    current = lunar_month_day(day) if calendar == "lunar" else day.strftime("%m-%d")
+    if current is None:
+        return False
     if start <= end:
         return start <= current <= end
     return current >= start or current <= end
+
+
+def lunar_month_day(day: date) -> str | None:
+    """The lunar `MM-DD` of a day, or None outside the years the lunar table covers (1900-2099)."""
+    try:
+        lunar = LunarDate.from_solar_date(day.year, day.month, day.day)
+        if lunar.to_solar_date() != day:  # past the table's end it answers without raising
+            return None
+    except ValueError:
+        return None
+    return f"{lunar.month:02d}-{lunar.day:02d}"
 
 
 def local_day(case: CaseLike, zone: ZoneInfo) -> date:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import re
+from datetime import date
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from services.common.regions import official_regions
+from services.common.regions import RegionTree, official_regions
 from services.router.conditions import Condition, FactSpec, Test, parse_test, render
 from services.router.directory import Directory, Supervision
 from services.router.facts import FLAGS, vocabulary
@@ -29,9 +30,25 @@ from services.router.problems import Problem, RuleError, display_path
 from services.router.yamlfile import YamlFile, YList, YMap
 
 RULE_ID = re.compile(r"^[a-z0-9][a-z0-9_.\-]*$")
+VILLAGE = re.compile(r"[0-9]{12}")
 DAY = re.compile(r"^(\d{4}-)?\d{2}-\d{2}$")
 # Not part of the ruleset version (nor are *.md files): they do not change decisions.
 UNVERSIONED_DIRS = ("tests", "__pycache__")
+
+
+def _real_day(value: str, calendar: str) -> bool:
+    """A real month and day (29 February and lunar 30th days allowed: some years have them)."""
+    *_, month, day = (int(part) for part in value.split("-"))
+    if len(value) == 10:
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            return False
+        return True
+    return 1 <= month <= 12 and 1 <= day <= (30 if calendar == "lunar" else _DAYS_IN_MONTH[month - 1])
+
+
+_DAYS_IN_MONTH = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
 def load_rules(rules_dir: Path, *, check: bool = True) -> CompiledRules:
@@ -104,7 +121,7 @@ class _Loader:
         if not self.root.is_dir():
             self.problems.append(Problem(str(self.root), 1, "rules directory not found"))
             return None
-        tree = official_regions()
+        tree = self.load_villages(official_regions())
         categories = self.load_categories()
         deployment, scope = self.load_deployment(tree_codes=tree)
         directory = self.load_directory(tree, scope)
@@ -150,6 +167,29 @@ class _Loader:
         self.flush(document)
         return result
 
+    def load_villages(self, tree: RegionTree) -> RegionTree:
+        """villages.yaml (optional): 12-digit village/community codes under towns of the official table."""
+        document = self.read("villages.yaml", required=False)
+        if document is None or document.data is None:
+            return tree
+        top = self.mapping(document, document.data, 1, "villages.yaml")
+        self.keys(document, top, {"villages"}, {"villages"}, "villages.yaml")
+        entries = self.mapping(document, top.get("villages", YMap()), top.line_of("villages"), "villages")
+        villages: list[tuple[str, str]] = []
+        for code, name in entries.items():
+            line = entries.line_of(code)
+            code = str(code)
+            if not VILLAGE.fullmatch(code) or code.endswith("000"):
+                document.problem(line, f"village code {code!r} must be 12 digits, not ending in 000")
+            elif code[:9] not in tree or tree.level(code[:9]) != "town":
+                document.problem(line, f"village {code!r}: its first 9 digits are not a town of the region table")
+            elif not isinstance(name, str) or not name.strip() or len(name) > 64:
+                document.problem(line, f"village {code!r}: its name must be text of 1-64 characters")
+            else:
+                villages.append((code, name.strip()))
+        self.flush(document)
+        return tree.with_villages(villages) if villages else tree
+
     def load_deployment(self, tree_codes: Any) -> tuple[Deployment | None, tuple[str, ...]]:
         document = self.read("deployment.yaml")
         if document is None or document.data is None:
@@ -181,12 +221,23 @@ class _Loader:
         for index, raw in enumerate(raw_windows):
             line = raw_windows.line_at(index) if isinstance(raw_windows, YList) else top.line
             entry = self.mapping(document, raw, line, "sensitive period")
-            self.keys(document, entry, {"id", "name", "from", "to"}, {"id", "from", "to"}, "sensitive period")
+            allowed = {"id", "name", "from", "to", "calendar"}
+            self.keys(document, entry, allowed, {"id", "from", "to"}, "sensitive period")
             start, end = str(entry.get("from", "")), str(entry.get("to", ""))
+            calendar = str(entry.get("calendar", "solar"))
+            if calendar not in ("solar", "lunar"):
+                document.problem(entry.line_of("calendar"), f"calendar must be solar or lunar, not {calendar!r}")
+                continue
             if not (DAY.match(start) and DAY.match(end) and len(start) == len(end)):
                 document.problem(entry.line, "from/to must both be MM-DD (every year) or both YYYY-MM-DD")
                 continue
-            windows.append(SensitiveWindow(str(entry.get("id")), str(entry.get("name", "")), start, end))
+            if not all(_real_day(value, calendar) for value in (start, end)):
+                document.problem(entry.line, f"from/to: {start}..{end} is not a real {calendar} date")
+                continue
+            if calendar == "lunar" and len(start) == 10:
+                document.problem(entry.line, "a lunar window repeats every year: from/to are MM-DD")
+                continue
+            windows.append(SensitiveWindow(str(entry.get("id")), str(entry.get("name", "")), start, end, calendar))
         self.flush(document)
         return Deployment(str(top.get("name", "")), zone, tuple(windows)), tuple(scope)
 

@@ -15,6 +15,7 @@ from services.common.regions import LEVEL_RANK
 from services.router.problems import CaseError
 
 if TYPE_CHECKING:
+    from services.router.directory import Directory
     from services.router.model import CompiledRules
     from services.router.steps import Resolution
 
@@ -34,10 +35,12 @@ class RegionFacts(NamedTuple):
 
 
 class Found(NamedTuple):
-    """Where the competent unit was looked for, and what was found (None: a gap in the directory)."""
+    """Where the competent unit was looked for, and what was found (None: a gap in the directory, or,
+    with `above_scope`, a complaint that belongs above the deployment's scope)."""
 
     start: str
     unit: str | None
+    above_scope: bool = False
 
 
 class UnitFacts(NamedTuple):
@@ -67,12 +70,14 @@ class Place(NamedTuple):
     received_department: str
     in_scope: bool
     cross_region: bool
+    separation: bool
     context: CaseContext
 
 
-def place_of(matter: str, received_by: str, target_unit: str | None, lookups: Lookups) -> Place:
+def place_of(matter: str, received_by: str, target_unit: str | None, residence: str | None, lookups: Lookups) -> Place:
     region = lookups.region(matter, "location.region")
     received_region, received_department = lookups.unit(received_by, "received_by")
+    directory = lookups.directory
     target_region: str | None = None
     target_department = NONE
     target_level = NONE
@@ -81,7 +86,12 @@ def place_of(matter: str, received_by: str, target_unit: str | None, lookups: Lo
         target_region, target_department = lookups.unit(target_unit, "target_unit")
         target = lookups.region(target_region, "target_unit")
         target_level = target.level
-        cross_region = region.county != target.county
+        # A city unit complained about over a matter in one of its own counties is not cross-region.
+        cross_region = region.county != target.county and directory.apart(matter, target_region)
+    separation = False
+    if residence is not None:
+        lookups.region(residence, "residence.region")
+        separation = directory.apart(matter, residence)
     return Place(
         target_department,
         target_level,
@@ -90,6 +100,7 @@ def place_of(matter: str, received_by: str, target_unit: str | None, lookups: Lo
         received_department,
         region.in_scope,
         cross_region,
+        separation,
         CaseContext(matter, received_by, received_region, target_unit, target_region),
     )
 
@@ -124,7 +135,7 @@ class Lookups:
         self._above: dict[tuple[str, str], str] = {}
         self._up: dict[tuple[str, str], str | None] = {}
         self._unit_facts: dict[tuple[str, tuple[str, ...]], UnitFacts] = {}
-        self._places: dict[tuple[str, str, str | None], Place] = {}
+        self._places: dict[tuple[str, str, str | None, str | None], Place] = {}
         # What services.router.steps.resolve found, by everything it depends on (its own memo).
         self.resolutions: dict[tuple[Any, ...], Resolution] = {}
 
@@ -141,14 +152,18 @@ class Lookups:
         self._regions[code] = known
         return known
 
-    def place(self, matter: str, received_by: str, target_unit: str | None) -> Place:
+    @property
+    def directory(self) -> Directory:
+        return self._rules.directory
+
+    def place(self, matter: str, received_by: str, target_unit: str | None, residence: str | None = None) -> Place:
         """The facts a case owes to its places; raises CaseError naming the field of an unknown one."""
-        key = (matter, received_by, target_unit)
+        key = (matter, received_by, target_unit, residence)
         known = self._places.get(key)
         if known is None:
             if len(self._places) >= MAX_ENTRIES:
                 self._places.clear()
-            known = self._places[key] = place_of(matter, received_by, target_unit, self)
+            known = self._places[key] = place_of(matter, received_by, target_unit, residence, self)
         return known
 
     def unit(self, unit: str, field: str) -> tuple[str, str]:
@@ -207,9 +222,22 @@ class Lookups:
         elif anchor == "covering" and target_region is not None:
             start = directory.tree.lowest_common(matter, target_region).code
         competent = self._find_up(self._at_or_above(start, level), department)
-        if anchor == "above_target" and target_unit is not None and competent == target_unit:
-            # The category's department at that level is the unit complained about: its supervisor decides.
-            competent = directory.supervisor(target_unit)
+        if target_unit is None or anchor == "matter":
+            return Found(start, competent)
+        beyond = competent is None and (anchor == "above_target" or not directory.in_scope(start))
+        if competent == target_unit or beyond:
+            # The category's department there is the unit complained about, or there is none above it
+            # in the scope: the unit above it decides (its supervisor, else its own government), or the
+            # level above the deployment when the unit is that government (DOMAIN.md §4.5b). A matter
+            # that only a level above the scope covers (covering anchor) goes there too.
+            if competent == target_unit or anchor == "above_target":
+                competent = directory.above_unit(target_unit)
+            else:
+                competent = None
+            return Found(start, competent, above_scope=competent is None)
+        if competent is None and anchor == "covering":
+            # No such department at or above the lowest level covering both: its government decides.
+            return Found(start, self._find_up(start, "gov"))
         return Found(start, competent)
 
     # Many matters share a county: these two are cached by what they depend on, not by the matter.

@@ -30,6 +30,7 @@ from services.router.steps import (
     Evaluate,
     Routing,
     decision_of,
+    guard_own_complaint,
     handling_unit,
     resolve,
     run_tables,
@@ -198,8 +199,9 @@ class Segment:
 class Pipeline:
     """Decides batches of cases with one rule set and one engine; remembers what the engine answered."""
 
-    def __init__(self, rules: CompiledRules, evaluate: Evaluate, *, memo: bool = True) -> None:
+    def __init__(self, rules: CompiledRules, evaluate: Evaluate, *, memo: bool = True, guard: bool = True) -> None:
         self.rules = rules
+        self.guard = guard  # off only for `xf rules check`, which proves the rules never need it
         self._engine = evaluate
         self.remember = memo
         self.lookups = Lookups(rules)
@@ -219,21 +221,26 @@ class Pipeline:
 
     def decide_each(self, routings: Sequence[Routing]) -> list[Decision | RoutingError]:
         """Decisions for routings started with `steps.start`; EngineError propagates (for the whole batch)."""
-        self._route(routings)
+        self.route(routings)
         return [routing.error if routing.error is not None else self._decision(routing) for routing in routings]
 
     def encode_each(self, routings: Sequence[Routing]) -> list[Encoded | RoutingError]:
         """As decide_each, with each decision as the service writes it (services/router/encoded.py)."""
-        self._route(routings)
+        self.route(routings)
         return [routing.error if routing.error is not None else self._encoded(routing) for routing in routings]
 
-    def _route(self, routings: Sequence[Routing]) -> None:
+    def route(self, routings: Sequence[Routing]) -> None:
+        """Every table and the competent unit for routings started with `steps.start` (no decision built)."""
         first, second = self.segments
         self._run(first, routings)
         for routing in routings:
             if routing.error is None:
                 resolve(self.lookups, routing)
         self._run(second, routings)
+        if self.guard:
+            directory = self.rules.directory
+            for routing in routings:
+                guard_own_complaint(directory, routing)
         self.cases += len(routings)
 
     def _run(self, segment: Segment, routings: Sequence[Routing]) -> None:
@@ -253,7 +260,7 @@ class Pipeline:
         return decision
 
     def _encoded(self, routing: Routing) -> Encoded:
-        unit, co_units = handling_unit(routing)
+        unit, co_units = handling_unit(routing, self.rules.directory)
         trace = tuple(routing.trace)
         key = (trace, unit, co_units)
         known = self._encodings.get(key)

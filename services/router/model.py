@@ -32,6 +32,9 @@ class TableSpec:
     outputs: dict[str, OutputSpec]
 
 
+# Who the handling unit is: the competent unit; the receiving unit; the receiving unit unless it is
+# the unit complained about, then the unit above that one (首问负责 without judging oneself); nobody.
+HANDLERS = ("competent", "receiver", "first_contact", "none")
 LEVEL_NAMES = ("village", "town", "county", "city", "province", "national")
 # The pipeline, in order. Plain Python resolves the competent unit between placement and disposition.
 TABLE_SPECS: tuple[TableSpec, ...] = (
@@ -61,7 +64,7 @@ TABLE_SPECS: tuple[TableSpec, ...] = (
                 ("handle", "forward", "assign", "divert_legal", "reject_concluded", "merge", "redirect"),
                 required=True,
             ),
-            "handler": OutputSpec("enum", ("competent", "receiver", "none")),
+            "handler": OutputSpec("enum", HANDLERS),
             "flags": OutputSpec("flags"),
         },
     ),
@@ -129,6 +132,7 @@ class SensitiveWindow:
     name: str
     start: str  # MM-DD or YYYY-MM-DD
     end: str
+    calendar: str = "solar"  # "lunar": MM-DD are lunar month and day (春节)
 
 
 @dataclass(frozen=True)
@@ -141,7 +145,9 @@ class Deployment:
         return self.window_on(local_day(case, self.timezone))
 
     def window_on(self, day: date) -> SensitiveWindow | None:
-        return next((window for window in self.windows if in_window(day, window.start, window.end)), None)
+        return next(
+            (window for window in self.windows if in_window(day, window.start, window.end, window.calendar)), None
+        )
 
 
 @dataclass(frozen=True)

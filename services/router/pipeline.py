@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from datetime import datetime
 
 from pydantic import ValidationError
 from pydantic_core import to_json
 
+from services.common.bounded import Refused, load_json
 from services.common.envelope import EVENT_NAMESPACE, SCHEMA_VERSION, Envelope
 from services.common.errors import describe_validation_error
 from services.common.schemas import Assignment, Decision, ReceivedCase, RoutedCase
@@ -25,33 +25,34 @@ ROUTED = Envelope[RoutedCase]
 @dataclass(frozen=True)
 class Malformed:
     reason: str  # names the field
-    kind: str  # bounded, for the dead-letter metric: not_json, invalid, wrong_type
+    kind: str  # bounded, for the dead-letter metric: not_json, invalid, wrong_type, or a `Refused` code
     case_id: str = "unknown"
 
 
-def parse_received(value: bytes) -> ReceivedLike | Malformed:
-    """The received event, read by the fast structs (wire.py) or, when they refuse it, by the pydantic models."""
-    fast = read_fast(value)
+def parse_received(value: bytes, latest: datetime | None = None) -> ReceivedLike | Malformed:
+    """The received event, read by the fast structs (wire.py) or, when they refuse it, within the bounds of
+    `services.common.bounded` by the pydantic models. `latest`: `wire.horizon()`, once per batch."""
+    fast = read_fast(value, latest)
     if fast is not None:
         if fast.type != "case.received":
             return Malformed(f"type: expected 'case.received', got {fast.type!r}", "wrong_type", fast.caseid)
         return fast
     try:
+        body = load_json(value)
+    except Refused as refused:
+        return Malformed(f"(body): {refused}", refused.code)
+    try:
         envelope = RECEIVED.model_validate_json(value)
     except ValidationError as error:
         kind = "not_json" if any(item["type"] == "json_invalid" for item in error.errors()) else "invalid"
-        return Malformed(describe_validation_error(error), kind, _case_id_of(value))
+        return Malformed(describe_validation_error(error), kind, _case_id_of(body))
     if envelope.type != "case.received":
         return Malformed(f"type: expected 'case.received', got {envelope.type!r}", "wrong_type", envelope.caseid)
     return envelope
 
 
-def _case_id_of(value: bytes) -> str:
-    """The envelope's case id when the body is JSON enough to have one (for the dead letter's key)."""
-    try:
-        body = json.loads(value)
-    except ValueError:
-        return "unknown"
+def _case_id_of(body: object) -> str:
+    """The envelope's case id when the body has one (for the dead letter's key)."""
     case_id = body.get("caseid") if isinstance(body, dict) else None
     return case_id if isinstance(case_id, str) and 0 < len(case_id) <= 100 else "unknown"
 
@@ -87,7 +88,11 @@ def routed_json(received: ReceivedLike, decision_json: bytes, at_json: bytes) ->
     case_id = to_json(case.case_id)
     assigned = case.assignment
     assignment = (
-        f'{{"from_unit":"{assigned.from_unit}","due_days":{assigned.due_days}}}'.encode() if assigned else b"null"
+        f'{{"from_unit":"{assigned.from_unit}","due_days":{assigned.due_days},"assigned_at":'.encode()
+        + to_json(assigned.assigned_at)
+        + b"}"
+        if assigned
+        else b"null"
     )
     value = b"".join(
         (

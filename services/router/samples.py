@@ -17,17 +17,20 @@ from typing import Any
 import yaml
 
 from services.common.envelope import Envelope, wrap
-from services.common.schemas import ReceivedCase
+from services.common.schemas import ANY_TIME, ReceivedCase
 from services.router.model import CompiledRules
 
 CHANNELS = (("online", 34), ("letter", 22), ("visit", 22), ("phone", 14), ("mailbox", 4), ("email", 2))
 OUT_OF_SCOPE = ("110101001", "110105", "310115", "440305")
 TARGET_DEPARTMENTS = ("hrss", "natres", "housing", "env", "gov", "police")
-YEAR_START = datetime(2026, 1, 1, tzinfo=UTC)
+YEAR_START = datetime(2025, 1, 1, tzinfo=UTC)  # a past year: event times are never in the future
 
 
 def sample_bodies(rules: CompiledRules, count: int, seed: int = 7) -> list[dict[str, Any]]:
     rng = random.Random(seed)
+    # Issue 11's fields from a second stream, so the cases above keep what they were for a seed.
+    extra = random.Random(seed + 1_000_003)
+    counties = sorted(code for code in rules.directory.scope_regions() if rules.directory.tree.level(code) == "county")
     towns = sorted(code for code in rules.directory.scope_regions() if len(code) == 9)
     categories = sorted(rules.categories)
     weights = [8 if category in ("wage_arrears", "land_acquisition", "housing") else 2 for category in categories]
@@ -65,6 +68,16 @@ def sample_bodies(rules: CompiledRules, count: int, seed: int = 7) -> list[dict[
         if rng.random() < 0.03:
             body["channel"] = "assignment"
             body["assignment"] = {"from_unit": f"{city}:petition", "due_days": rng.choice((15, 30))}
+            if extra.random() < 0.5:
+                assigned = datetime.fromisoformat(body["received_at"]) - timedelta(days=extra.randint(0, 5))
+                body["assignment"]["assigned_at"] = assigned.isoformat()
+        if extra.random() < 0.3:
+            body["residence"] = {"region": county if extra.random() < 0.8 else extra.choice(counties)}
+        history = body["history"]
+        if history.get("concluded") and extra.random() < 0.3:
+            body["new_facts"] = True
+        if history.get("open_case_id") and extra.random() < 0.3:
+            history["open_case_overdue"] = True
         bodies.append(body)
     return bodies
 
@@ -90,7 +103,7 @@ def _history(rng: random.Random) -> dict[str, Any]:
 
 
 def sample_cases(rules: CompiledRules, count: int, seed: int = 7) -> list[ReceivedCase]:
-    return [ReceivedCase.model_validate(body) for body in sample_bodies(rules, count, seed)]
+    return [ReceivedCase.model_validate(body, context=ANY_TIME) for body in sample_bodies(rules, count, seed)]
 
 
 def received_envelope(case: ReceivedCase, event_id: str | None = None) -> Envelope[ReceivedCase]:

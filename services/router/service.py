@@ -24,8 +24,9 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import REGISTRY
 
-from services.common.kafka import make_broker
-from services.common.runtime import mount_operational_routes, on_changes
+from services.common.kafka import client_options, make_broker
+from services.common.progress import ConsumerProgress, assignment_of, stalled_groups
+from services.common.runtime import mount_operational_routes, on_changes, running
 from services.common.settings import Settings
 from services.common.topics import ALL_TOPICS, CASE_RECEIVED, CASE_ROUTED, DEADLETTER, Topic, ensure_topics
 from services.router import metrics
@@ -54,7 +55,7 @@ class Wiring:
 def make_producer(settings: Settings, client_id: str) -> AIOKafkaProducer:
     """The producer of routed events (and the benchmark's pass-through, for a like-for-like comparison)."""
     return AIOKafkaProducer(
-        bootstrap_servers=settings.bootstrap_servers,
+        **client_options(settings),
         client_id=client_id,
         enable_idempotence=True,
         acks="all",
@@ -95,15 +96,20 @@ class RouterService:
             decoder=_no_decoding,
         )
         self.subscriber(self.on_received)
+        self.progress = ConsumerProgress(
+            settings,
+            service=CONSUMER,
+            group=self.wiring.group,
+            topics=(Topic(self.wiring.received, CASE_RECEIVED.partitions, ""),),
+            assignment=assignment_of(self.subscriber),
+        )
 
     async def start(self, *, watch: bool = True) -> None:
         if self.wiring == Wiring():
-            await ensure_topics(self.settings.bootstrap_servers, ALL_TOPICS)
+            await ensure_topics(self.settings, ALL_TOPICS)
         else:
             topics = (self.wiring.received, self.wiring.routed, self.wiring.deadletter)
-            await ensure_topics(
-                self.settings.bootstrap_servers, tuple(Topic(name, CASE_RECEIVED.partitions, "") for name in topics)
-            )
+            await ensure_topics(self.settings, tuple(Topic(name, CASE_RECEIVED.partitions, "") for name in topics))
         self.producer = make_producer(self.settings, f"{CONSUMER}-out")
         await self.producer.start()
         await self.broker.start()
@@ -207,11 +213,12 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await service.start()
         try:
-            yield
+            async with running(service.progress.watch()):
+                yield
         finally:
             await service.stop()
 
     app = FastAPI(title="xinfang router", lifespan=lifespan)
     app.state.service = service
-    mount_operational_routes(app)
+    mount_operational_routes(app, stalled=lambda: stalled_groups([service.progress]))
     return app

@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 
 from services.common.regions import LEVEL_RANK
 from services.common.schemas import Decision
+from services.router.directory import Directory
 from services.router.facts import FLAGS, Facts, case_facts
 from services.router.lookups import NONE, CaseContext, Lookups
 from services.router.model import CompiledRules, Rule, Table
@@ -155,11 +156,12 @@ def _resolution(lookups: Lookups, routing: Routing) -> Resolution:
     department = outputs["department"]
     competent: str | None = None
     gap: str | None = None
+    above_scope = False
     if facts["in_scope"]:
         level, anchor = outputs["level"], outputs["anchor"]
         found = lookups.found(department, level, anchor, context.target_unit, context.matter_region)
-        competent = found.unit
-        if competent is None:
+        competent, above_scope = found.unit, found.above_scope
+        if competent is None and not above_scope:
             # 首问负责: a gap in the directory leaves the case with the unit that received it.
             gap = f"gap:{department}@{found.start}"
             competent = context.received_by
@@ -170,6 +172,7 @@ def _resolution(lookups: Lookups, routing: Routing) -> Resolution:
             "competent_is_receiver": False,
             "levels_above_competent": 0,
             "has_co_units": False,
+            "above_scope": above_scope,
         }
         return Resolution(None, (), no_unit, gap)
     unit = lookups.unit_facts(competent, tuple(outputs.get("co_departments", ())))
@@ -179,22 +182,58 @@ def _resolution(lookups: Lookups, routing: Routing) -> Resolution:
         "competent_is_receiver": competent == context.received_by,
         "levels_above_competent": LEVEL_RANK[str(facts["received_level"])] - unit.rank,
         "has_co_units": bool(unit.co_units),
+        "above_scope": False,
     }
     return Resolution(competent, unit.co_units, found_facts, gap)
 
 
-def handling_unit(routing: Routing) -> tuple[str | None, tuple[str, ...]]:
+def handling_unit(routing: Routing, directory: Directory) -> tuple[str | None, tuple[str, ...]]:
     handler = routing.outputs.get("handler", "competent")
     if handler == "competent":
         return routing.competent, routing.co_units
+    received_by = routing.case.received_by
     if handler == "receiver":
-        return routing.case.received_by, ()
+        return received_by, ()
+    if handler == "first_contact":
+        if received_by == routing.case.target_unit:
+            return directory.above_unit(received_by), ()
+        return received_by, ()
     return None, ()
+
+
+OWN_COMPLAINT = "guard:own_complaint"
+OWN_COMPLAINT_REDIRECT = "guard:own_complaint:redirect"
+HANDLING = ("handle", "forward", "assign")
+
+
+def guard_own_complaint(directory: Directory, routing: Routing) -> None:
+    """The unit complained about never handles its own complaint, whatever rule decided it (§4.5b).
+
+    `xf rules check` proves the shipped rules never need this; it stands for rule sets loaded
+    without the check and for cases the check does not enumerate. It works from the decision so far
+    only, so every case with the same trace (and so the same guard entry) gets the same outputs.
+    """
+    target = routing.case.target_unit
+    if target is None or routing.error is not None or handling_unit(routing, directory)[0] != target:
+        return
+    outputs = routing.outputs
+    above = directory.above_unit(target)
+    if above is not None:
+        routing.competent, routing.co_units = above, ()
+        outputs["handler"] = "competent"
+        if outputs["disposition"] == "handle":
+            outputs["disposition"] = "forward"
+        routing.trace.append(OWN_COMPLAINT)
+        return
+    outputs["handler"] = "none"
+    if outputs["disposition"] in HANDLING:
+        outputs["disposition"] = "redirect"
+    routing.trace.append(OWN_COMPLAINT_REDIRECT)
 
 
 def decision_of(rules: CompiledRules, routing: Routing) -> Decision:
     outputs = routing.outputs
-    unit, co_units = handling_unit(routing)
+    unit, co_units = handling_unit(routing, rules.directory)
     level = rules.directory.tree.level(unit.partition(":")[0]) if unit is not None else None
     flags = [flag for flag in FLAGS if flag in routing.flags]
     return Decision.model_validate(

@@ -12,9 +12,12 @@ import sys
 
 import httpx
 
+from services.common.kafka import credentials
+from services.common.secret_files import SETTINGS_FILES
 from services.common.settings import PROJECT_ROOT, Settings
 from services.stack import processes
 from services.stack.part import Part, Port
+from services.stack.stack_secrets import ensure_stack_secrets
 
 APP_NAMES: tuple[str, ...] = ("intake", "router", "tracker")
 START_TIMEOUT = 60.0
@@ -24,6 +27,27 @@ def settings_environment(settings: Settings) -> dict[str, str]:
     """The Settings as XF_* variables (fields that are None are left out, so their defaults apply)."""
     prefix = str(settings.model_config.get("env_prefix", ""))
     return {f"{prefix}{name}".upper(): str(value) for name, value in settings.model_dump().items() if value is not None}
+
+
+def app_environment(settings: Settings, name: str) -> dict[str, str]:
+    """What service `name` runs with: the stack's settings in development mode, as its own Kafka principal.
+
+    Secrets that still have their shipped default here are left out, so that the service reads the ones
+    `xf stack up` made in the stack directory (a process started before they existed has the default).
+    """
+    ensure_stack_secrets(settings)
+    env = settings_environment(settings)
+    prefix = str(settings.model_config.get("env_prefix", "")).upper()
+    for field in SETTINGS_FILES:
+        if getattr(settings, field) == Settings.model_fields[field].default:
+            env.pop(f"{prefix}{field.upper()}", None)
+    username, password = credentials(settings, name)
+    env |= {
+        f"{prefix}DEV_MODE": "true",
+        f"{prefix}KAFKA_USERNAME": username,
+        f"{prefix}KAFKA_PASSWORD": password,
+    }
+    return env
 
 
 def port_of(settings: Settings, name: str) -> int:
@@ -52,7 +76,7 @@ def start_app(settings: Settings, name: str, module: str) -> None:
         name,
         app_command(module),
         stack_dir=settings.stack_dir,
-        env={**os.environ, **settings_environment(settings)},
+        env={**os.environ, **app_environment(settings, name)},
         cwd=PROJECT_ROOT,
     )
     processes.wait_until_ready(

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from services.common.settings import Settings
 from services.stack import processes
 from services.stack.errors import StackError
+from services.stack.kafka_cli import register_kafka_config
 from services.stack.stack import ALL_PARTS, INFRA_PARTS, down, status, up
 
 DEFAULT_LOG_LINES = 50
@@ -50,6 +51,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     logs_parser.add_argument("part", choices=ALL_PARTS, metavar="PART", help=", ".join(ALL_PARTS))
     logs_parser.add_argument("-n", type=int, default=DEFAULT_LOG_LINES, metavar="N", help="lines to show")
     logs_parser.set_defaults(func=run_logs)
+
+    register_kafka_config(actions)
 
 
 def add_part_options(parser: argparse.ArgumentParser) -> None:

@@ -4,6 +4,11 @@ The jars are copied once by Maven into `${XDG_CACHE_HOME:-~/.cache}/xinfang/kafk
 shared by every stack directory. Per stack: `<stack_dir>/kafka/` holds server.properties, the
 log4j2 configuration, the cluster id and the data (`data/`); the broker's output goes to
 `<stack_dir>/logs/kafka.log`.
+
+The broker authenticates every client with SASL/SCRAM-SHA-512 and authorises every request by ACL
+(services/common/kafka_principals.py); the passwords are the stack's secrets (stack_secrets.py). Its
+storage is formatted with the super user's credentials; provisioning adds the other principals, their
+ACLs and the topics on every `up`.
 """
 
 from __future__ import annotations
@@ -14,10 +19,14 @@ import os
 import secrets
 import shutil
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient
 
+from services.common.kafka import STACK_ADMIN, client_options, credentials
+from services.common.kafka_principals import SCRAM_ITERATIONS, ensure_principals, ensure_stack_acls
 from services.common.settings import Settings
 from services.common.topics import ensure_topics
 from services.stack import processes
@@ -25,6 +34,7 @@ from services.stack.aio import run_sync
 from services.stack.errors import StackError
 from services.stack.part import Part, Port
 from services.stack.ports import port_accepts
+from services.stack.stack_secrets import STACK_PRINCIPALS, ensure_stack_secrets
 
 KAFKA_VERSION = "4.1.1"
 SCALA_VERSION = "2.13"
@@ -36,6 +46,10 @@ DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:2.8"
 HEAP = "512m"
 START_TIMEOUT = 90.0
 COMPLETE_MARKER = ".complete"
+# In the data folder once it was formatted with SASL users (a folder without it predates SASL).
+SASL_MARKER = ".xf-sasl"
+SCRAM_LOGIN = "org.apache.kafka.common.security.scram.ScramLoginModule"
+PLAIN_LOGIN = "org.apache.kafka.common.security.plain.PlainLoginModule"
 
 
 def cache_dir() -> Path:
@@ -138,17 +152,40 @@ def bootstrap_servers(settings: Settings) -> str:
     return f"{settings.host}:{settings.kafka_port}"
 
 
-def render_server_properties(settings: Settings) -> str:
+def render_server_properties(settings: Settings, admin_password: str) -> str:
+    """One KRaft node with SASL/SCRAM-SHA-512 on the client listener and ACLs enforced.
+
+    The client listener is SASL_PLAINTEXT on the stack's loopback address (a production broker uses
+    SASL_SSL). The controller listener uses SASL PLAIN with the admin's password in this file (SCRAM users
+    live in the metadata log, which the controller cannot read before it runs), so no listener at all
+    takes unauthenticated connections. Only the super user `admin` may do what no ACL allows.
+    """
     host, port, controller = settings.host, settings.kafka_port, settings.kafka_controller_port
-    return f"""# Written by `xf stack`: one KRaft node that is both broker and controller.
+    jaas_scram = f'{SCRAM_LOGIN} required username="{STACK_ADMIN}" password="{admin_password}";'
+    jaas_plain = (
+        f'{PLAIN_LOGIN} required username="{STACK_ADMIN}" password="{admin_password}" '
+        f'user_{STACK_ADMIN}="{admin_password}";'
+    )
+    return f"""# Written by `xf stack`: one KRaft node that is both broker and controller. Holds a password: mode 0600.
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers={host}:{controller}
-listeners=PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller}
-advertised.listeners=PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller}
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listeners=SASL_PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller}
+advertised.listeners=SASL_PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller}
+listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT
 controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
+inter.broker.listener.name=SASL_PLAINTEXT
+sasl.enabled.mechanisms=SCRAM-SHA-512
+sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config={jaas_scram}
+sasl.mechanism.controller.protocol=PLAIN
+listener.name.controller.sasl.enabled.mechanisms=PLAIN
+listener.name.controller.plain.sasl.jaas.config={jaas_plain}
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=false
+super.users=User:{STACK_ADMIN}
+# Clients authenticate again every 10 minutes, so a removed principal's open connections end.
+connections.max.reauth.ms=600000
 log.dirs={data_dir(settings)}
 num.partitions=1
 offsets.topic.replication.factor=1
@@ -211,7 +248,23 @@ def is_formatted(settings: Settings) -> bool:
     return (data_dir(settings) / "meta.properties").exists()
 
 
-def format_storage(settings: Settings, java: str, libs: Path) -> None:
+def sasl_marker(settings: Settings) -> Path:
+    return data_dir(settings) / SASL_MARKER
+
+
+def set_aside_plaintext_data(settings: Settings) -> Path | None:
+    """A data folder formatted before the stack ran SASL has no users and no ACLs: it is moved aside
+    (`data.before-sasl-<time>`, to be deleted by hand) and the storage formatted anew. Returns where it went."""
+    if not is_formatted(settings) or sasl_marker(settings).exists():
+        return None
+    aside = kafka_dir(settings) / f"data.before-sasl-{time.strftime('%Y%m%d-%H%M%S')}"
+    data_dir(settings).rename(aside)
+    return aside
+
+
+def format_storage(settings: Settings, java: str, libs: Path, admin_password: str) -> None:
+    """Format the storage with the super user's SCRAM credentials in the first metadata (KIP-900), so that
+    the broker can authenticate it from the start; the other principals are added at run time."""
     result = subprocess.run(
         [
             java,
@@ -224,13 +277,17 @@ def format_storage(settings: Settings, java: str, libs: Path) -> None:
             cluster_id(settings),
             "-c",
             str(server_properties_path(settings)),
+            "--add-scram",
+            f"SCRAM-SHA-512=[name={STACK_ADMIN},iterations={SCRAM_ITERATIONS},password={admin_password}]",
         ],
         capture_output=True,
         text=True,
         check=False,
     )
     if result.returncode != 0:
-        raise StackError(f"formatting Kafka's storage failed:\n{result.stdout}{result.stderr}".rstrip())
+        output = f"{result.stdout}{result.stderr}".replace(admin_password, "***")
+        raise StackError(f"formatting Kafka's storage failed:\n{output}".rstrip())
+    sasl_marker(settings).write_text("formatted with SASL/SCRAM users by `xf stack`\n")
 
 
 def broker_command(settings: Settings, java: str, libs: Path) -> list[str]:
@@ -278,18 +335,21 @@ def start(settings: Settings) -> None:
     java = find_java()
     libs = ensure_libs()
     kafka_dir(settings).mkdir(parents=True, exist_ok=True)
-    server_properties_path(settings).write_text(render_server_properties(settings))
+    ensure_stack_secrets(settings)
+    _username, admin_password = credentials(settings, STACK_ADMIN)
+    write_owner_only(server_properties_path(settings), render_server_properties(settings, admin_password))
     log4j2_path(settings).write_text(render_log4j2())
+    aside = set_aside_plaintext_data(settings)
+    if aside is not None:
+        print(f"kafka: data formatted without SASL moved to {aside}; formatting anew", file=sys.stderr)
     if not is_formatted(settings):
-        format_storage(settings, java, libs)
+        format_storage(settings, java, libs, admin_password)
     processes.start_detached(
         "kafka", broker_command(settings, java, libs), stack_dir=settings.stack_dir, cwd=kafka_dir(settings)
     )
     processes.wait_until_ready(
         "kafka",
-        lambda: (
-            port_accepts(settings.host, settings.kafka_port) and run_sync(broker_answers(bootstrap_servers(settings)))
-        ),
+        lambda: port_accepts(settings.host, settings.kafka_port) and run_sync(broker_answers(admin_settings(settings))),
         stack_dir=settings.stack_dir,
         marker=marker(settings),
         timeout=START_TIMEOUT,
@@ -297,9 +357,9 @@ def start(settings: Settings) -> None:
     )
 
 
-async def broker_answers(servers: str) -> bool:
+async def broker_answers(settings: Settings) -> bool:
     """True when the cluster metadata names at least one broker (the node has registered)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=servers, request_timeout_ms=3000)
+    admin = AIOKafkaAdminClient(**client_options(settings, STACK_ADMIN), request_timeout_ms=3000)
     try:
         await admin.start()
         cluster = await admin.describe_cluster()
@@ -310,9 +370,35 @@ async def broker_answers(servers: str) -> bool:
         await admin.close()
 
 
+def admin_settings(settings: Settings) -> Settings:
+    """The stack's settings as its super user sees them: this broker's address, SASL on, no own principal."""
+    return settings.model_copy(
+        update={
+            "kafka_bootstrap": bootstrap_servers(settings),
+            "kafka_security_protocol": "SASL_PLAINTEXT",
+            "kafka_username": None,
+            "kafka_password": None,
+        }
+    )
+
+
 def provision(settings: Settings) -> None:
-    """Create the pipeline's topics that do not exist yet, with their partition counts."""
-    run_sync(ensure_topics(bootstrap_servers(settings)))
+    """The stack's principals (SCRAM users) and their ACLs, then the pipeline's topics that do not exist
+    yet, with their partition counts. All idempotent."""
+    ensure_stack_secrets(settings)
+    admin = admin_settings(settings)
+    passwords = {name: credentials(settings, name)[1] for name in STACK_PRINCIPALS}
+    ensure_principals(admin, passwords)
+    ensure_stack_acls(admin)
+    run_sync(ensure_topics(admin))
+
+
+def write_owner_only(path: Path, content: str) -> None:
+    """Write a file that holds a password: mode 0600 before the first byte is written."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its mode on open
+    with os.fdopen(fd, "w") as out:
+        out.write(content)
 
 
 def marker(settings: Settings) -> str:

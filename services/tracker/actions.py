@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 from services.common.lifecycle import LifecycleEvent, PauseReason, ReportKind, parse_lifecycle
 from services.common.schemas import UnitId
+from services.intake.checks import refuse_control, refuse_epoch
 from services.tracker import units
 from services.tracker.engine import CaseRecord
 
@@ -48,6 +49,8 @@ EVENT_TYPE: dict[str, str] = {
     "rereview": "rereviewed",
     "report": "reported",
 }
+# Free text of an action: it is stored and published, so no NUL nor other control characters.
+Text = Annotated[str, AfterValidator(refuse_control)]
 # How far in the future an action's `at` may lie (clock skew between a unit's machine and ours).
 MAX_FUTURE = timedelta(minutes=5)
 
@@ -55,7 +58,7 @@ MAX_FUTURE = timedelta(minutes=5)
 class Action(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    at: AwareDatetime | None = Field(
+    at: Annotated[AwareDatetime, BeforeValidator(refuse_epoch)] | None = Field(
         default=None, description="何时发生（默认现在）/ When it happened (default: now); with a UTC offset."
     )
 
@@ -65,18 +68,18 @@ class PlainAction(Action):
 
 
 class RejectAction(Action):
-    reason: str = Field(min_length=1, max_length=2000, description="不予受理的理由 / Why it is not accepted.")
+    reason: Text = Field(min_length=1, max_length=2000, description="不予受理的理由 / Why it is not accepted.")
 
 
 class ExtendAction(Action):
-    days: int = Field(ge=1, le=365, description="延长天数 / Days to add (the policy bounds the total).")
-    reason: str = Field(min_length=1, max_length=2000, description="延期理由 / Why.")
-    approved_by: str = Field(min_length=1, max_length=200, description="批准单位或职务 / Approving unit or role.")
+    days: int = Field(ge=1, le=365, strict=True, description="延长天数 / Days to add (the policy bounds the total).")
+    reason: Text = Field(min_length=1, max_length=2000, description="延期理由 / Why.")
+    approved_by: Text = Field(min_length=1, max_length=200, description="批准单位或职务 / Approving unit or role.")
 
 
 class PauseAction(Action):
     reason: PauseReason = Field(description="hearing 听证 / awaiting_material 补充材料 / other")
-    note: str = Field(default="", max_length=2000)
+    note: Text = Field(default="", max_length=2000)
 
 
 class RequestAction(Action):
@@ -122,11 +125,14 @@ def to_event(action: str, body: Action, *, case_id: str, event_id: str, actor: s
 
 def acting_candidates(action: str, record: CaseRecord, body: Action) -> list[str | None]:
     """The units that may record `action` on this case, most specific first."""
+    return _candidates(action, record, body.unit if isinstance(body, RequestAction) else None)
+
+
+def _candidates(action: str, record: CaseRecord, requested: str | None) -> list[str | None]:
     row: Mapping[str, Any] = record.row
     handling = row.get("handling_unit") or row.get("received_by")
     reviewer = row.get("review_unit") or (units.supervisor(handling) if handling else None)
     rereviewer = row.get("rereview_unit") or (units.supervisor(reviewer) if reviewer else None)
-    requested = body.unit if isinstance(body, RequestAction) else None
     if action in ("extend", "pause", "resume"):
         running = [
             stored
@@ -143,4 +149,31 @@ def acting_candidates(action: str, record: CaseRecord, body: Action) -> list[str
         return [requested or rereviewer, reviewer]
     if action == "rereview":
         return [rereviewer]
+    if action == "conclude":
+        return [handling, reviewer, rereviewer]
+    if action == "reassign":
+        # Never the handling unit itself (a unit does not hand its own case off): the level above it,
+        # or the unit that routed the case to it.
+        return [units.supervisor(handling) if handling else None, row.get("received_by")]
     return [handling]
+
+
+# Lifecycle types a unit's system may publish that the API does not offer as actions.
+_OTHER_TYPES = {"concluded": "conclude", "reassigned": "reassign", "withdrawn": "withdraw", "feedback": "feedback"}
+ACTION_OF_TYPE: dict[str, str] = {**{t: a for a, t in EVENT_TYPE.items()}, **_OTHER_TYPES}
+# 督办: what the units above the acting one may also record on its cases (DOMAIN.md §1, §5): send the case
+# to another unit, grant more time, declare it concluded.
+SUPERVISION = frozenset({"reassigned", "extended", "concluded"})
+
+
+def units_for_event(event: LifecycleEvent, record: CaseRecord) -> list[str]:
+    """The units on whose behalf a unit's system may publish `event` for this case as it now stands:
+    those that must act on it, and for supervision, every unit above them."""
+    # A unit the event itself names as the reviewer gives no authority: anyone could name themselves.
+    acting = [u for u in _candidates(ACTION_OF_TYPE[event.type], record, None) if u]
+    if event.type not in SUPERVISION:
+        return acting
+    found: list[str] = []
+    for unit in acting:
+        found.extend(u for u in units.chain(unit) if u not in found)
+    return found

@@ -23,7 +23,7 @@ from services.common.envelope import deterministic_id
 from services.common.regions import official_regions
 from services.common.topics import CASE_LIFECYCLE
 from services.intake.api_models import ErrorBody
-from services.intake.auth import UNIT_PATTERN
+from services.intake.auth import CASE_ID_PATTERN, UNIT_PATTERN
 from services.intake.checks import region_known
 from services.intake.errors import FieldError, field_error, field_errors_from_pydantic
 from services.intake.views import decode_cursor, encode_cursor
@@ -42,7 +42,9 @@ API_KEY = APIKeyHeader(
     "`xf intake client add` (the same clients and keys as intake).",
 )
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Awaitable[JSONResponse]])
-CaseIdPath = Annotated[str, Path(min_length=1, max_length=64, description="信访事项编号 / Case number.")]
+CaseIdPath = Annotated[
+    str, Path(min_length=1, max_length=64, pattern=CASE_ID_PATTERN, description="信访事项编号 / Case number.")
+]
 
 # Tracker-specific error codes: (English, Chinese).
 _MESSAGES: dict[str, tuple[str, str]] = {

@@ -31,6 +31,7 @@ class Parked:
     payload: bytes
     reason: str
     parked_at: datetime | None = None  # None while it is parked by this batch only
+    partner: str | None = None  # who signed it (services.common.signing), authorised when it applies
 
 
 class CaseBatch:
@@ -66,6 +67,9 @@ class CaseBatch:
             for stage in applied.superseded:
                 self._clock_writes.append((case_id, _superseded(before, stage, at)))
         after = advanced(before, applied)
+        # One more event applied: the version of the case.status it causes.
+        sequence = 1 if before is None or applied.new_case else int(before.row.get("status_seq") or 0) + 1
+        after = CaseRecord({**after.row, "status_seq": sequence}, after.clocks)
         self.records[case_id] = after
         self._touched[case_id] = after
         self._clock_writes.extend((case_id, write) for write in applied.clocks)
@@ -120,5 +124,5 @@ def _superseded(record: CaseRecord, stage: Stage, at: datetime) -> ClockWrite:
 def _parked(row: Row) -> Parked:
     return Parked(
         row["event_id"], row["case_id"], row["topic"], row["type"], row["at"], bytes(row["payload"]), row["reason"],
-        row["parked_at"],
+        row["parked_at"], row.get("partner"),
     )  # fmt: skip

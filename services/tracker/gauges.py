@@ -3,7 +3,7 @@
 Counts of open cases, running, due-soon, overdue and paused clocks, backlog and parked events come
 from one grouped query each (the same numbers every tracker instance reports: take max() across
 instances in Grafana, not sum()). Consumer lag is the tracker group's committed offsets against the
-topics' end offsets.
+topics' end offsets, as services.common.progress measures them for stall detection.
 """
 
 from __future__ import annotations
@@ -15,13 +15,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.structs import TopicPartition
 from prometheus_client import Gauge
 
+from services.common.progress import ConsumerProgress
 from services.common.runtime import every
-from services.common.topics import Topic
 from services.tracker import metrics, units
 
 log = logging.getLogger("xf.tracker.gauges")
@@ -85,39 +82,11 @@ def _set(gauge: Gauge, values: Mapping[Any, int]) -> None:
         gauge.labels(*labels).set(value)
 
 
-class LagProbe:
-    """The tracker group's lag per topic: end offsets minus committed offsets, summed over partitions."""
-
-    def __init__(self, bootstrap_servers: str, group_id: str, topics: tuple[Topic, ...]) -> None:
-        self.group_id = group_id
-        self.partitions = [TopicPartition(t.name, p) for t in topics for p in range(t.partitions)]
-        self.admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
-        self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
-
-    async def start(self) -> None:
-        await self.admin.start()
-        await self.consumer.start()
-
-    async def stop(self) -> None:
-        await self.consumer.stop()
-        await self.admin.close()
-
-    async def measure(self) -> dict[str, int]:
-        committed = await self.admin.list_consumer_group_offsets(self.group_id)
-        ends = await self.consumer.end_offsets(self.partitions)
-        lag: Tally[str] = Tally()
-        for tp in self.partitions:
-            done = committed.get(tp)
-            position = done.offset if done is not None and done.offset >= 0 else 0
-            lag[tp.topic] += max(ends.get(tp, 0) - position, 0)
-        return dict(lag)
-
-
-async def keep_fresh(pool: asyncpg.Pool, lag: LagProbe | None, interval: float) -> None:
+async def keep_fresh(pool: asyncpg.Pool, progress: ConsumerProgress | None, interval: float) -> None:
     async def refresh() -> None:
         await refresh_database_gauges(pool)
-        if lag is not None:
-            for topic, value in (await lag.measure()).items():
+        if progress is not None:  # measured by its own loop (services.common.progress)
+            for topic, value in progress.lag_by_topic().items():
                 metrics.CONSUMER_LAG.labels(topic).set(value)
 
     await every(interval, refresh, log, "gauge refresh")

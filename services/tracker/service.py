@@ -6,12 +6,13 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 from faststream import AckPolicy
 from faststream.kafka.annotations import KafkaMessage
@@ -20,14 +21,18 @@ from prometheus_client import REGISTRY
 
 from services.common.db import create_pool, migrate
 from services.common.envelope import Envelope
-from services.common.kafka import make_broker, publish, raw_body
+from services.common.http_edge import install_edge
+from services.common.kafka import make_broker, make_producer, publish, raw_body, send_all
+from services.common.progress import ConsumerProgress, assignment_of, stalled_groups
 from services.common.runtime import every, mount_operational_routes, records_of, running
 from services.common.settings import Settings
+from services.common.signing import service_signer
 from services.common.topics import CASE_LIFECYCLE, CASE_RECEIVED, CASE_ROUTED, ensure_topics
 from services.tracker import gauges, scanner
 from services.tracker.api import install_api
 from services.tracker.auth import Registry
 from services.tracker.consumer import CONSUMER, Consumer, Record
+from services.tracker.partners import SERVICE, Partners
 from services.tracker.policy import DeadlinePolicies
 from services.tracker.records import PolicyResolver
 from services.tracker.reload import RuleReloader, load_policies_at_start, use_directory_at_start
@@ -37,8 +42,13 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 CONSUMED = (CASE_RECEIVED, CASE_ROUTED, CASE_LIFECYCLE)
 
 
+# What the tracker signs on case.lifecycle with; a shipped default only in development mode.
+TRACKER_SECRETS = ("event_signing_key",)
+
+
 class TrackerService:
     def __init__(self, settings: Settings) -> None:
+        settings.require_own_secrets(TRACKER_SECRETS)
         self.settings = settings
         policies, deadlines_stamp = load_policies_at_start(settings.rules_dir)
         # Supervising units from rules/directory.yaml (the router's loader), else DOMAIN.md §4.1's rule.
@@ -56,13 +66,19 @@ class TrackerService:
         self.instance = settings.tracker_instance or f"{socket.gethostname()}:{settings.tracker_port}:{os.getpid()}"
         self._pool: asyncpg.Pool | None = None
         self._registry: Registry | None = None
+        # What the tracker publishes on case.lifecycle is signed, so that no partner can pass as it.
+        self.signer = service_signer(SERVICE, settings.event_signing_key)
+        self.partners = Partners(None, settings.event_signing_key, settings.signature_tolerance_seconds)
         self.broker = make_broker(
             settings,
             CONSUMER,
             middlewares=[KafkaPrometheusMiddleware(registry=REGISTRY, app_name="xf_tracker")],
         )
-        self.consumer = Consumer(self.resolver, self.publish)
-        self.broker.subscriber(
+        self.producer: AIOKafkaProducer | None = None  # what the consumer's batches publish (send_all)
+        self.consumer = Consumer(
+            self.resolver, self.publish_all, self.partners, max_attempts=settings.consumer_max_attempts
+        )
+        subscriber = self.broker.subscriber(
             *(topic.name for topic in CONSUMED),
             group_id=CONSUMER,
             batch=True,
@@ -71,7 +87,11 @@ class TrackerService:
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.NACK_ON_ERROR,
             decoder=raw_body,
-        )(self.on_records)
+        )
+        subscriber(self.on_records)
+        self.progress = ConsumerProgress(
+            settings, service=CONSUMER, group=CONSUMER, topics=CONSUMED, assignment=assignment_of(subscriber)
+        )
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -84,10 +104,19 @@ class TrackerService:
         return self._registry
 
     async def publish(self, topic: str, envelope: Envelope[Any]) -> None:
-        await publish(self.broker, topic, envelope)
+        await publish(self.broker, topic, envelope, self.signer if topic == CASE_LIFECYCLE.name else None)
+
+    async def publish_all(self, items: Sequence[tuple[str, Envelope[Any]]]) -> None:
+        """A batch's messages (a case.status per applied event, dead letters, conclusions) at once."""
+        assert self.producer is not None, "the tracker has not started"
+        signed = [(topic, envelope, self.signer if topic == CASE_LIFECYCLE.name else None) for topic, envelope in items]
+        await send_all(self.producer, signed)
 
     async def on_records(self, body: Any, message: KafkaMessage) -> None:
-        records = [Record(r.topic, r.value or b"", r.partition, r.offset) for r in records_of(message)]
+        records = [
+            Record(r.topic, r.value or b"", r.partition, r.offset, tuple(r.headers), r.timestamp, r.timestamp_type)
+            for r in records_of(message)
+        ]
         # Offsets are committed when this returns: after the batch's database transaction.
         await self.consumer.handle(self.pool, records)
 
@@ -96,11 +125,16 @@ class TrackerService:
         await migrate(self._pool, "tracker", MIGRATIONS)
         await self._pool.execute("UPDATE deployment SET timezone = $1", str(self.timezone))
         self._registry = Registry(await create_pool(self.settings.dsn, "intake", max_size=4))
-        await ensure_topics(self.settings.bootstrap_servers)
+        self.partners.pool = self._registry.pool
+        await ensure_topics(self.settings)
+        self.producer = make_producer(self.settings, f"{CONSUMER}-out", linger_ms=5)
+        await self.producer.start()
         await self.broker.start()
 
     async def stop(self) -> None:
         await self.broker.stop()
+        if self.producer is not None:
+            await self.producer.stop()
         if self._registry is not None:
             await self._registry.pool.close()
         if self._pool is not None:
@@ -139,17 +173,15 @@ def create_app(settings: Settings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await service.start()
-        lag = gauges.LagProbe(settings.bootstrap_servers, CONSUMER, CONSUMED)
-        await lag.start()
         try:
             async with running(
                 service.run_scanner(),
-                gauges.keep_fresh(service.pool, lag, settings.tracker_gauge_interval),
+                service.progress.watch(),
+                gauges.keep_fresh(service.pool, service.progress, settings.tracker_gauge_interval),
                 service.reloader.watch(),
             ):
                 yield
         finally:
-            await lag.stop()
             await service.stop()
 
     app = FastAPI(
@@ -159,8 +191,9 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.service = service
-    mount_operational_routes(app)
+    mount_operational_routes(app, stalled=lambda: stalled_groups([service.progress]))
     install_api(app, service)
+    install_edge(app, settings, check_json=True)
     return app
 
 

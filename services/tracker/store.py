@@ -25,7 +25,7 @@ CASE_DEFAULTS: dict[str, Any] = {
     "assignment_from": None, "assignment_due_days": None, "review_unit": None, "rereview_unit": None,
     "delivered_at": None, "accepted_at": None, "rejected_at": None, "replied_at": None,
     "review_requested_at": None, "reviewed_at": None, "rereview_requested_at": None, "rereviewed_at": None,
-    "closed_at": None, "last_event_at": None,
+    "closed_at": None, "last_event_at": None, "status_seq": 0,
 }  # fmt: skip
 CASE_COLUMNS: tuple[str, ...] = tuple(CASE_DEFAULTS)
 
@@ -225,11 +225,14 @@ async def audit(conn: Conn, rows: Iterable[Mapping[str, Any]]) -> None:
 
 
 async def park(conn: Conn, rows: Iterable[Mapping[str, Any]]) -> None:
-    values = [(r["event_id"], r["case_id"], r["topic"], r["type"], r["at"], r["payload"], r["reason"]) for r in rows]
+    values = [
+        (r["event_id"], r["case_id"], r["topic"], r["type"], r["at"], r["payload"], r["reason"], r.get("partner"))
+        for r in rows
+    ]
     if values:
         await conn.executemany(
-            """INSERT INTO parked_events (event_id, case_id, topic, type, at, payload, reason)
-               VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_id) DO NOTHING""",
+            """INSERT INTO parked_events (event_id, case_id, topic, type, at, payload, reason, partner)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (event_id) DO NOTHING""",
             values,
         )
 

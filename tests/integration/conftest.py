@@ -21,7 +21,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def running_stack(stack_settings: Settings) -> Iterator[Settings]:
     """The whole system, started fresh once per test session and stopped at its end."""
     stack.down(stack_settings, ALL_PARTS)  # whatever a crashed earlier session left running
-    shutil.rmtree(stack_settings.stack_dir, ignore_errors=True)
+    for path in stack_settings.stack_dir.iterdir():  # all but the secrets, which the settings carry
+        if path.name != "secrets":
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
     stack.up(stack_settings, ALL_PARTS)
     try:
         yield stack_settings

@@ -23,10 +23,13 @@ from typing import Any, TypeVar
 import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from kafka_roles import publisher_options
 
 from services.common.envelope import Envelope, wrap
+from services.common.kafka import client_options
 from services.common.schemas import Location
 from services.common.settings import PROJECT_ROOT, Settings
+from services.common.signing import Signer
 from services.intake import clients
 from services.intake.auth import Client
 from services.intake.identity import id_number_check_char
@@ -165,7 +168,7 @@ async def read_events(
     """The events of `topics`, from the beginning, that `keep` accepts. With `until`: as soon as
     `until(kept)` holds, else (all of them) once the topics have been quiet for `idle` seconds."""
     consumer = AIOKafkaConsumer(
-        *topics, bootstrap_servers=settings.bootstrap_servers, auto_offset_reset="earliest", enable_auto_commit=False
+        *topics, **client_options(settings), auto_offset_reset="earliest", enable_auto_commit=False
     )
     await consumer.start()
     kept: list[dict[str, Any]] = []
@@ -192,21 +195,43 @@ async def read_events(
         await consumer.stop()
 
 
-async def publish_raw(settings: Settings, topic: str, messages: Sequence[tuple[bytes, bytes]]) -> None:
-    """The (key, value) messages on `topic`, one after the other."""
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, enable_idempotence=True)
+async def publish_raw(
+    settings: Settings, topic: str, messages: Sequence[tuple[bytes, bytes]], signer: Signer | None = None
+) -> None:
+    """The (key, value) messages on `topic`, one after the other, as the part that writes `topic`; signed
+    by `signer` if given (the signed id is the value's envelope `id`)."""
+    producer = AIOKafkaProducer(**publisher_options(settings, topic), enable_idempotence=True)
     await producer.start()
     try:
         for key, value in messages:
-            await producer.send_and_wait(topic, value, key=key)
+            headers = None
+            if signer is not None:
+                event_id = json.loads(value)["id"]
+                headers = [("ce-id", event_id.encode())]
+                headers += [(name, text.encode()) for name, text in signer.headers(event_id, value).items()]
+            await producer.send_and_wait(topic, value, key=key, headers=headers)
     finally:
         await producer.stop()
 
 
-async def publish_submitted(settings: Settings, events: list[dict[str, Any]]) -> None:
+def dev_signer(settings: Settings) -> Signer:
+    return Signer(clients.DEV_CLIENT, settings.intake_dev_signing_key)
+
+
+async def publish_submitted(settings: Settings, events: list[dict[str, Any]], signer: Signer | None = None) -> None:
+    """`case.submitted` events, signed by the development client unless another signer is given."""
     await publish_raw(
-        settings, "case.submitted", [(event["id"].encode(), json.dumps(event).encode()) for event in events]
+        settings,
+        "case.submitted",
+        [(event["id"].encode(), json.dumps(event).encode()) for event in events],
+        signer or dev_signer(settings),
     )
+
+
+async def signing_key(settings: Settings, name: str) -> Signer:
+    """A new signing key for the client `name` (as `xf intake client signing-key add` gives one)."""
+    async with connected(settings) as conn:
+        return Signer(name, await clients.new_signing_key(conn, name))
 
 
 def submitted_event(

@@ -10,6 +10,7 @@ from intake_helpers import case_body, connected, headers, http, unique_name
 from intake_helpers import xf_intake as xf
 
 from services.common.settings import Settings
+from services.intake import clients
 from services.intake.privacy import Vault, key_id_of, open_personal
 
 
@@ -47,6 +48,33 @@ async def test_an_operator_adds_lists_rotates_and_revokes_clients(intake_stack: 
 
     refused = xf("client", "add", unique_name("ops"), "--role", "operator", "--channel", "visit", "--read", "159999")
     assert refused.returncode == 2 and "operator reads only" in refused.stderr and "159999" in refused.stderr
+
+
+async def test_an_operator_adds_rotates_and_removes_a_partner_s_signing_key(intake_stack: Settings) -> None:
+    name = unique_name("erp")
+    assert xf("client", "add", name, "--role", "upstream", "--channel", "all", "--submit", "150627").returncode == 0
+    assert xf("client", "signing-key", "add", "no-such-client").returncode == 1
+    added = xf("client", "signing-key", "add", name)
+    assert added.returncode == 0, added.stderr
+    first = added.stdout.strip().splitlines()[1]
+    assert first.startswith("xfsk_") and len(first) > 40
+    listed = xf("client", "list")
+    assert "signing key since" in listed.stdout and first not in listed.stdout  # shown once, never listed
+
+    rotated = xf("client", "signing-key", "rotate", name, "--grace-hours", "1")
+    assert rotated.returncode == 0, rotated.stderr
+    second = rotated.stdout.strip().splitlines()[1]
+    async with connected(intake_stack) as conn:
+        assert (await clients.signing_partners(conn, [name]))[name].keys == (second, first)  # during the grace
+    assert xf("client", "signing-key", "rotate", name, "--grace-hours", "0").returncode == 0
+    async with connected(intake_stack) as conn:
+        assert len((await clients.signing_partners(conn, [name]))[name].keys) == 1  # the old one no longer
+
+    removed = xf("client", "signing-key", "remove", name)
+    assert removed.returncode == 0, removed.stderr
+    assert xf("client", "signing-key", "remove", name).returncode == 1
+    async with connected(intake_stack) as conn:
+        assert await clients.signing_partners(conn, [name]) == {}
 
 
 # A fixed test key, so that a second run on the same store can read what the first one wrote.

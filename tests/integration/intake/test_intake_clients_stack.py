@@ -15,6 +15,7 @@ from services.intake import clients
 from services.intake.auth import Client, ClientSpecInvalid
 
 DEV_KEY = "xfk_dev_a-development-key-for-tests"
+DEV_SIGNING_KEY = "xfsk_a-development-signing-key-for-tests"
 
 
 @pytest.fixture
@@ -25,15 +26,15 @@ async def scratch(intake_stack: Settings) -> AsyncIterator[asyncpg.Pool]:
 
 async def test_the_development_client_comes_and_goes_with_its_setting(scratch: asyncpg.Pool) -> None:
     async with scratch.acquire() as conn:
-        await clients.ensure_dev_client(conn, DEV_KEY)
+        await clients.ensure_dev_client(conn, DEV_KEY, DEV_SIGNING_KEY)
         dev = await clients.authenticate(conn, DEV_KEY)
         assert dev is not None and dev.channels == frozenset(CHANNELS) and dev.submit_scope == ("000000",)
-        assert [c.name for c in await clients.publishing_clients(conn)] == ["dev"]
+        assert (await clients.signing_partners(conn, ["dev"]))["dev"].keys == (DEV_SIGNING_KEY,)
         assert await clients.authenticate(conn, DEV_KEY + "x") is None
 
         await clients.ensure_dev_client(conn, None)
         assert await clients.authenticate(conn, DEV_KEY) is None
-        assert await clients.publishing_clients(conn) == []  # no catch-all Kafka source left behind
+        assert await clients.signing_partners(conn, ["dev"]) == {}  # its signatures are refused too
 
         await clients.ensure_dev_client(conn, "xfk_dev_another-development-key")
         assert await clients.authenticate(conn, DEV_KEY) is None

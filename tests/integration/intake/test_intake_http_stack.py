@@ -68,7 +68,11 @@ async def test_every_channel_is_accepted_stored_and_announced(intake_stack: Sett
     )
     by_channel = {event["data"]["channel"]: event["data"] for event in events}
     assert set(by_channel) == set(CHANNELS)
-    assert by_channel["assignment"]["assignment"] == {"from_unit": "150600:petition", "due_days": 30}
+    assert by_channel["assignment"]["assignment"] == {
+        "from_unit": "150600:petition",
+        "due_days": 30,
+        "assigned_at": None,
+    }
     assert all(by_channel[channel]["assignment"] is None for channel in CHANNELS if channel != "assignment")
 
 
@@ -96,7 +100,7 @@ BAD_INPUTS: list[tuple[str, Any, set[tuple[str, str]]]] = [
     ("receiving unit's region unknown", {"received_by": "159999:petition"}, {("received_by", "unit_region_unknown")}),
     ("malformed target unit", {"target_unit": "hrss"}, {("target_unit", "string_pattern_mismatch")}),
     ("no people", {"people_count": 0}, {("people_count", "greater_than_equal")}),
-    ("people not a number", {"people_count": "many"}, {("people_count", "int_parsing")}),
+    ("people not a number", {"people_count": "many"}, {("people_count", "int_type")}),
     ("summary too long", {"summary": "长" * 2001}, {("summary", "string_too_long")}),
     ("empty content", {"content": ""}, {("content", "string_too_short")}),
     ("unknown litigation", {"litigation": "maybe"}, {("litigation", "literal_error")}),

@@ -4,9 +4,11 @@ event id, and every refusal on `case.deadletter` with its reason but without the
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from typing import Any
 
+from aiokafka import AIOKafkaProducer
 from intake_helpers import (
     PLANTED,
     add_client,
@@ -18,12 +20,15 @@ from intake_helpers import (
     publish_raw,
     publish_submitted,
     read_events,
+    signing_key,
     submitted_event,
     unique_name,
 )
+from kafka_roles import publisher_options
 from polling import eventually
 
 from services.common.settings import Settings
+from services.common.signing import Signer, new_key
 from services.intake.auth import Client
 
 
@@ -58,7 +63,8 @@ async def test_published_cases_are_accepted_once_and_refusals_are_dead_lettered(
     forbidden = submitted_event(case_body("visit"), source=f"it/{restricted}")
     allowed = submitted_event(case_body("letter"), source=f"it/{restricted}")
     wrong_type = {**submitted_event(case_body("letter")), "type": "case.received"}
-    await publish_submitted(settings, [good, repeat, invalid, forbidden, allowed, wrong_type])
+    await publish_submitted(settings, [good, repeat, invalid, wrong_type])
+    await publish_submitted(settings, [forbidden, allowed], await signing_key(settings, restricted))
     await publish_submitted(settings, [changed])
 
     await publish_raw(settings, "case.submitted", [(b"garbage", b"\xff not json")])
@@ -94,3 +100,54 @@ async def test_the_event_id_and_the_http_key_of_one_client_are_one_idempotency_k
     async with http(settings) as client:
         again = await client.post("/v1/cases", json=body, headers=headers(settings.intake_dev_api_key, event["id"]))
     assert again.status_code == 200 and again.json()["case_id"] == case_id
+
+
+async def test_only_a_client_s_verified_signature_names_who_submits(intake_stack: Settings) -> None:
+    """A record's `source` names nobody: unsigned, wrongly signed, replayed, or signed by a client that
+    may not submit it, the case is refused and dead-lettered with the reason; nothing is stored."""
+    settings = intake_stack
+    letters_only = unique_name("post")
+    await add_client(
+        settings,
+        Client(letters_only, "upstream", frozenset({"letter"}), ("150627",), ("150627",), sources=("*",)),
+    )
+    post = await signing_key(settings, letters_only)
+    unsigned = submitted_event(case_body("online"), source="intruder/anything")
+    forbidden = submitted_event(case_body("online"), source="intruder/anything")
+    bad_key = submitted_event(case_body("letter"), source="intruder/anything")
+    unknown = submitted_event(case_body("letter"), source="intruder/anything")
+    stale = submitted_event(case_body("letter"), source="intruder/anything")
+    producer = AIOKafkaProducer(**publisher_options(settings, "case.submitted"))  # an upstream system's
+    await producer.start()
+    try:  # named by its id, not signed
+        value = json.dumps(unsigned).encode()
+        await producer.send_and_wait("case.submitted", value, key=b"k", headers=[("ce-id", unsigned["id"].encode())])
+    finally:
+        await producer.stop()
+    await publish_submitted(settings, [forbidden], post)
+    await publish_submitted(settings, [bad_key], Signer(letters_only, new_key()))
+    await publish_submitted(settings, [unknown], Signer("intruder", new_key()))
+    await publish_submitted(settings, [stale], OldSigner(letters_only, post.key))
+    letters = await dead_letters(settings, {e["id"] for e in (unsigned, forbidden, bad_key, unknown, stale)})
+
+    def reason(event: dict[str, Any]) -> str:
+        found: str = json.loads(letters[event["id"]]["data"]["payload"])["reason"]
+        return found
+
+    assert reason(unsigned) == "unsigned" and reason(forbidden) == "forbidden"
+    assert "channel" in letters[forbidden["id"]]["data"]["reason"]
+    assert reason(bad_key) == "bad_signature" and reason(unknown) == "unknown_partner"
+    assert reason(stale) == "stale_signature"
+    async with connected(settings) as conn:
+        stored = await conn.fetchval(
+            "SELECT count(*) FROM cases WHERE split_part(idempotency_key, ':', 2) = ANY($1)",
+            [e["id"] for e in (unsigned, forbidden, bad_key, unknown, stale)],
+        )
+    assert stored == 0
+
+
+class OldSigner(Signer):
+    """Signs as if an hour ago: a signed record captured then and published again now."""
+
+    def headers(self, event_id: str, body: bytes, *, timestamp: int | None = None) -> dict[str, str]:
+        return super().headers(event_id, body, timestamp=int(time.time()) - 3600)

@@ -1,23 +1,33 @@
 """Reading cases back: status and routing, a unit's list, read scopes, same-matter history, and the
-routing and lifecycle outcomes that intake consumes (published here as the router and units would)."""
+tracker's case.status events that intake follows (published here as the tracker would)."""
 
 from __future__ import annotations
 
-import json
 import random
 import uuid
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from intake_helpers import add_client, case_body, fresh_person, headers, http, publish_raw, unique_name
 from polling import eventually
 
+from services.common.envelope import Envelope, to_bytes, wrap
 from services.common.regions import official_regions
+from services.common.schemas import (
+    CaseStatusBody,
+    Decision,
+    Disposition,
+    PetitionStatus,
+    StatusCause,
+    StatusRouting,
+)
 from services.common.settings import Settings
 from services.intake.auth import Client
 
-# Far in the future, so that the router's own decision (when the router runs) never replaces these.
-ROUTED_AT = "2099-01-01T00:00:00+08:00"
+# Versions far above what a running tracker reaches keep these events in force; the times stay within
+# the window of event times (services.common.schemas.EventTime: at most an hour ahead).
+ROUTED_AT = datetime.now(UTC) + timedelta(minutes=30)
 
 
 async def submit(settings: Settings, body: dict[str, Any], key: str | None = None) -> str:
@@ -54,64 +64,48 @@ async def listing(settings: Settings, unit: str, key: str | None = None, **param
                 return found
 
 
-async def publish(settings: Settings, topic: str, case_id: str, event: dict[str, Any]) -> None:
-    await publish_raw(settings, topic, [(case_id.encode(), json.dumps(event).encode())])
+async def publish(settings: Settings, event: Envelope[CaseStatusBody]) -> None:
+    await publish_raw(settings, "case.status", [(event.caseid.encode(), to_bytes(event))])
 
 
-def routed(case_id: str, disposition: str, unit: str | None, co_units: list[str] | None = None) -> dict[str, Any]:
-    return {
-        "specversion": "1.0",
-        "id": str(uuid.uuid4()),
-        "type": "case.routed",
-        "source": "xinfang/router",
-        "time": ROUTED_AT,
-        "caseid": case_id,
-        "schemaversion": 1,
-        "datacontenttype": "application/json",
-        "data": {
-            "case_id": case_id,
-            "received_event_id": str(uuid.uuid4()),
-            "routed_at": ROUTED_AT,
-            "received_at": "2026-05-06T09:30:00+08:00",
-            "channel": "letter",
-            "people_count": 1,
-            "category": "wage_arrears",
-            "region": "150627107",
-            "assignment": None,
-            "decision": {
-                "disposition": disposition,
-                "handling_unit": unit,
-                "handling_level": "county",
-                "co_units": co_units or [],
-                "lead_leader": None,
-                "urgency": "normal",
-                "report_within_hours": None,
-                "flags": ["first_time"],
-                "deadline_policy": "standard",
-                "trace": ["test.rule"],
-                "ruleset_version": "test",
-            },
-        },
-    }
-
-
-def lifecycle(case_id: str, kind: str, **fields: Any) -> dict[str, Any]:
-    return {
-        "specversion": "1.0",
-        "id": str(uuid.uuid4()),
-        "type": "case.lifecycle",
-        "source": "it/unit-system",
-        "time": datetime.now(UTC).isoformat(),
-        "caseid": case_id,
-        "data": {
-            "event_id": str(uuid.uuid4()),
-            "case_id": case_id,
-            "type": kind,
-            "at": datetime.now(UTC).isoformat(),
-            "actor": "150627:hrss",
-            **fields,
-        },
-    }
+def case_status(
+    case_id: str,
+    version: int,
+    *,
+    cause: str,
+    stage: str,
+    status: PetitionStatus = "open",
+    unit: str | None = None,
+    co_units: Sequence[str] = (),
+    disposition: Disposition | None = None,
+) -> Envelope[CaseStatusBody]:
+    """A case.status event as the tracker publishes it (versions far above what a running tracker
+    reaches, so that its own events never replace these)."""
+    routing = None
+    if disposition is not None:
+        decision = Decision(
+            disposition=disposition,
+            handling_unit=unit,
+            handling_level="county",
+            co_units=list(co_units),
+            flags=["first_time"],
+            deadline_policy="standard",
+            trace=["test.rule"],
+            ruleset_version="test",
+        )
+        routing = StatusRouting(received_event_id=str(uuid.uuid4()), routed_at=ROUTED_AT, decision=decision)
+    body = CaseStatusBody(
+        case_id=case_id,
+        version=version,
+        stage=stage,
+        status=status,
+        closed=status != "open",
+        handling_unit=unit,
+        co_units=list(co_units),
+        cause=StatusCause(event_id=str(uuid.uuid4()), type=cause, at=ROUTED_AT),
+        routing=routing,
+    )
+    return wrap(body, type="case.status", source="xinfang/tracker", case_id=case_id)
 
 
 def random_town() -> str:
@@ -148,7 +142,11 @@ async def test_status_shows_routing_and_lifecycle_keeps_the_matter_history_right
     assert view["status"] == "open" and view["submitted_by"] == "dev" and view["received_by"] == "150627:petition"
     assert view["history"] == {"prior_cases": 0, "open_case_id": None, "concluded": False}
 
-    await publish(settings, "case.routed", first, routed(first, "forward", "150627:hrss", ["150627:housing"]))
+    housing = ["150627:housing"]
+    routed = case_status(
+        first, 100, cause="routed", stage="routed", unit="150627:hrss", co_units=housing, disposition="forward"
+    )
+    await publish(settings, routed)
 
     async def routed_view() -> dict[str, Any] | None:
         view = await status(settings, first)
@@ -160,7 +158,8 @@ async def test_status_shows_routing_and_lifecycle_keeps_the_matter_history_right
     assert first in await listing(settings, "150627:hrss", status="open")
     assert first in await listing(settings, "150627:housing")  # a co-handling unit sees it too
 
-    await publish(settings, "case.lifecycle", first, lifecycle(first, "reassigned", unit="150627:civil"))
+    reassigned = case_status(first, 101, cause="reassigned", stage="delivered", unit="150627:civil")
+    await publish(settings, reassigned)
 
     async def reassigned() -> dict[str, Any] | None:
         view = await status(settings, first)
@@ -172,18 +171,20 @@ async def test_status_shows_routing_and_lifecycle_keeps_the_matter_history_right
     repeat = await submit(settings, case_body("visit", petitioner=person))
     assert (await status(settings, repeat))["history"] == {"prior_cases": 1, "open_case_id": first, "concluded": False}
 
-    await publish(settings, "case.lifecycle", first, lifecycle(first, "rereviewed"))
+    await publish(settings, case_status(first, 99, cause="accepted", stage="accepted", unit="150627:hrss"))  # older
+    await publish(settings, case_status(first, 103, cause="rereviewed", stage="rereviewed", status="concluded"))
 
     async def concluded() -> dict[str, Any] | None:
         view = await status(settings, first)
         return view if view["status"] == "concluded" else None
 
-    await eventually(concluded, what="conclusion")
+    view = await eventually(concluded, what="conclusion")
+    assert view["stage"] == "rereviewed" and view["routing"]["disposition"] == "forward"  # version 99 was ignored
     after = await submit(settings, case_body("online", petitioner=person))
     assert (await status(settings, after))["history"] == {"prior_cases": 2, "open_case_id": None, "concluded": True}
 
     withdrawn = await submit(settings, case_body("letter"))
-    await publish(settings, "case.lifecycle", withdrawn, lifecycle(withdrawn, "withdrawn"))
+    await publish(settings, case_status(withdrawn, 100, cause="withdrawn", stage="withdrawn", status="closed"))
 
     async def closed() -> dict[str, Any] | None:
         view = await status(settings, withdrawn)
@@ -244,7 +245,9 @@ async def test_read_scopes_limit_what_a_client_sees(intake_stack: Settings) -> N
     assert bad_unit.status_code == 422 and bad_unit.json()["errors"][0]["code"] == "unit_unknown"
     assert bad_cursor.status_code == 422 and bad_cursor.json()["errors"][0]["field"] == "cursor"
 
-    await publish(settings, "case.routed", own, routed(own, "forward", "150627:hrss"))
+    await publish(
+        settings, case_status(own, 100, cause="routed", stage="routed", unit="150627:hrss", disposition="forward")
+    )
 
     async def visible() -> bool | None:
         async with http(settings) as client:

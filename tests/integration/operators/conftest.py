@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,7 +13,7 @@ import httpx
 import pytest
 from operators_demo import DemoRun
 
-from services.common.settings import Settings
+from services.common.settings import Settings, get_settings
 from services.demo.cli import post_cases
 from services.demo.session import Options, run_demo
 
@@ -53,3 +53,12 @@ def demo_run(running_stack: Settings) -> DemoRun:
     assert len(result.routed) >= 0.95 * len(result.case_ids), result.routing_refused
     assert result.applied == len(result.event_ids), "the tracker did not handle every lifecycle event"
     return DemoRun(settings, OPTIONS, result, started, datetime.now(UTC))
+
+
+@pytest.fixture
+def cli_settings(demo_run: DemoRun) -> Iterator[None]:
+    """`xf` reads the settings of the environment, which the stack fixture set; forget any cached ones."""
+    get_settings.cache_clear()
+    assert get_settings().dsn == demo_run.settings.dsn
+    yield
+    get_settings.cache_clear()

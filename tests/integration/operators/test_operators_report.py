@@ -4,34 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import csv
-from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
-from operators_demo import DemoRun
+from operators_demo import DemoRun, previous_month
 
 from services.cli import main
-from services.common.settings import get_settings
 from services.report.period import parse_period
 from services.report.vocabulary import MEASURES
-
-
-def previous_month(run: DemoRun) -> str:
-    today = datetime.now(UTC).astimezone(ZoneInfo(run.settings.timezone))
-    return f"{today.year - 1}-12" if today.month == 1 else f"{today.year}-{today.month - 1:02d}"
-
-
-@pytest.fixture
-def cli_settings(demo_run: DemoRun) -> Iterator[None]:
-    """`xf` reads the settings of the environment, which the stack fixture set; forget any cached ones."""
-    get_settings.cache_clear()
-    assert get_settings().dsn == demo_run.settings.dsn
-    yield
-    get_settings.cache_clear()
 
 
 def statistics(run: DemoRun, period: str) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer
 from polling import eventually
 
+from services.common.kafka import client_options
 from services.common.settings import Settings
 from services.intake.identity import id_number_check_char
 
@@ -42,7 +43,7 @@ def auth(settings: Settings, idempotency_key: str | None = None) -> dict[str, st
 
 async def read_topic(settings: Settings, topic: str, case_id: str) -> dict[str, Any]:
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=settings.bootstrap_servers, auto_offset_reset="earliest", enable_auto_commit=False
+        topic, **client_options(settings), auto_offset_reset="earliest", enable_auto_commit=False
     )
     await consumer.start()
     try:

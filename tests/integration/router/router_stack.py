@@ -11,6 +11,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from services.common.kafka import client_options
 from services.common.settings import Settings
 
 
@@ -37,7 +38,7 @@ class Outputs:
         self._consumer = AIOKafkaConsumer(
             routed,
             deadletter,
-            bootstrap_servers=settings.bootstrap_servers,
+            **client_options(settings),
             auto_offset_reset="earliest",
             enable_auto_commit=False,
         )
@@ -82,7 +83,7 @@ class Outputs:
 
 
 async def publish(settings: Settings, topic: str, records: list[tuple[str, bytes]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, enable_idempotence=True, acks="all")
+    producer = AIOKafkaProducer(**client_options(settings), enable_idempotence=True, acks="all")
     await producer.start()
     try:
         sends = [await producer.send(topic, value, key=key.encode()) for key, value in records]

@@ -23,6 +23,7 @@ from router_stack import Outputs, eventually, publish, quiet
 
 from services import stack
 from services.common.envelope import deterministic_id
+from services.common.kafka import client_options
 from services.common.schemas import ReceivedCase
 from services.common.settings import PROJECT_ROOT, Settings
 from services.common.topics import CASE_RECEIVED
@@ -162,7 +163,7 @@ async def test_malformed_records_go_to_the_dead_letter_topic_naming_the_field(
     )
 
     not_json = await outputs.dead_letter_for("DLQ-NOTJSON")
-    assert "Invalid JSON" in not_json["data"]["reason"] and not_json["data"]["consumer"] == "router"
+    assert "(body): not_json: " in not_json["data"]["reason"] and not_json["data"]["consumer"] == "router"
     assert not_json["data"]["topic"] == wiring.received and not_json["data"]["offset"] is not None
     absent = await outputs.dead_letter_for('"DLQ-MISSING"')
     assert absent["data"]["reason"] == "data.category: Field required" and absent["caseid"] == "DLQ-MISSING"
@@ -175,6 +176,39 @@ async def test_malformed_records_go_to_the_dead_letter_topic_naming_the_field(
     assert metric("xf_router_dead_letters_total", reason="not_json") - before["not_json"] == 1
     assert metric("xf_router_dead_letters_total", reason="invalid") - before["invalid"] == 2
     assert metric("xf_router_dead_letters_total", reason="undecidable") - before["undecidable"] == 1
+
+
+async def test_issue_11_fields_on_the_real_broker(kafka: Settings, wiring: Wiring, outputs: Outputs) -> None:
+    """residence, new_facts, history.open_case_overdue and assignment.assigned_at in case.received;
+    the flags and the own-complaint rule in case.routed; assigned_at carried for the tracker."""
+    cases = [
+        case("I11-SEPARATION", residence={"region": "150602"}),
+        case("I11-NEWFACTS", history={"prior_cases": 3, "concluded": True}, new_facts=True),
+        case("I11-CONCLUDED", history={"prior_cases": 3, "concluded": True}),
+        case("I11-BACKLOG", history={"prior_cases": 1, "open_case_id": "XF-OPEN-9", "open_case_overdue": True}),
+        case("I11-OWN", received_by="150000:hrss", target_unit="150000:hrss"),
+        case(
+            "I11-ASSIGNED",
+            channel="assignment",
+            assignment={"from_unit": "150600:petition", "due_days": 20, "assigned_at": "2026-05-01T09:00:00+08:00"},
+        ),
+    ]
+    await publish(kafka, wiring.received, [record(c) for c in cases])
+    routed = {c.case_id: (await outputs.routed_for(c.case_id))[0]["data"] for c in cases}
+    assert routed["I11-SEPARATION"]["decision"]["flags"] == ["first_time", "separation"]
+    assert routed["I11-SEPARATION"]["decision"]["handling_unit"] == "150627:hrss"
+    assert (routed["I11-NEWFACTS"]["decision"]["disposition"], routed["I11-NEWFACTS"]["decision"]["flags"]) == (
+        "forward",
+        ["repeat"],
+    )
+    assert routed["I11-CONCLUDED"]["decision"]["disposition"] == "reject_concluded"
+    assert "backlog" in routed["I11-BACKLOG"]["decision"]["flags"]
+    assert routed["I11-OWN"]["decision"]["handling_unit"] == "150000:gov"
+    assert routed["I11-ASSIGNED"]["assignment"] == {
+        "from_unit": "150600:petition",
+        "due_days": 20,
+        "assigned_at": "2026-05-01T09:00:00+08:00",
+    }
 
 
 async def test_a_redelivered_case_yields_the_same_event(kafka: Settings, wiring: Wiring, outputs: Outputs) -> None:
@@ -259,7 +293,7 @@ async def test_hot_reload_and_refused_reload_while_cases_flow(
 
 async def committed_offsets(settings: Settings, topic: str, group: str) -> tuple[int, int]:
     """(sum of the group's committed offsets, sum of the end offsets) over the topic's partitions."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=group, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**client_options(settings), group_id=group, enable_auto_commit=False)
     await consumer.start()
     try:
         partitions = [TopicPartition(topic, p) for p in range(CASE_RECEIVED.partitions)]  # as the service made it

@@ -19,7 +19,10 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from services.common.kafka import client_options
+from services.common.kafka_principals import DEV_UPSTREAM
 from services.common.settings import Settings
+from services.common.signing import LOG_APPEND_TIME
 from services.common.topics import ALL_TOPICS, CASE_SUBMITTED
 from services.stack import processes
 from services.stack.apps import app_part
@@ -73,7 +76,7 @@ def test_every_part_runs(stack: Settings) -> None:
 
 
 async def test_kafka_has_the_topics_with_their_partition_counts(stack: Settings) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=f"{stack.host}:{stack.kafka_port}")
+    admin = AIOKafkaAdminClient(**client_options(stack))
     await admin.start()
     try:
         described = await admin.describe_topics([topic.name for topic in ALL_TOPICS])
@@ -84,15 +87,14 @@ async def test_kafka_has_the_topics_with_their_partition_counts(stack: Settings)
 
 
 async def test_kafka_carries_a_message(stack: Settings) -> None:
-    servers = f"{stack.host}:{stack.kafka_port}"
-    producer = AIOKafkaProducer(bootstrap_servers=servers, enable_idempotence=True, acks="all")
+    producer = AIOKafkaProducer(**client_options(stack, DEV_UPSTREAM), enable_idempotence=True, acks="all")
     await producer.start()
     try:
         sent = await producer.send_and_wait(CASE_SUBMITTED.name, b"hello", key=b"case-1")
     finally:
         await producer.stop()
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=servers, auto_offset_reset="earliest", enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**client_options(stack), auto_offset_reset="earliest", enable_auto_commit=False)
     await consumer.start()
     try:
         partition = TopicPartition(sent.topic, sent.partition)
@@ -102,6 +104,8 @@ async def test_kafka_carries_a_message(stack: Settings) -> None:
     finally:
         await consumer.stop()
     assert (message.key, message.value) == (b"case-1", b"hello")
+    # Partners write this topic: the broker stamps the time signatures are checked against.
+    assert message.timestamp_type == LOG_APPEND_TIME and message.timestamp > 0
 
 
 async def test_postgres_answers_as_the_configured_role_with_its_password(stack: Settings) -> None:

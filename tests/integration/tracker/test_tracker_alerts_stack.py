@@ -21,7 +21,7 @@ async def test_two_instances_raise_each_alert_exactly_once(
     overdue = [case_id("ALO") for _ in range(OVERDUE_CASES)]
     warned = [case_id("ALW") for _ in range(WARNED_CASES)]
     await publish(
-        fast_tracker.bootstrap_servers,
+        fast_tracker,
         [received(c, days_ago(40)) for c in overdue] + [received(c, days_ago(13.5)) for c in warned],
     )
     cases = overdue + warned
@@ -32,7 +32,7 @@ async def test_two_instances_raise_each_alert_exactly_once(
         return n if n >= expected else None
 
     await eventually(all_raised, timeout=60, what=f"{expected} alerts")
-    events = await read_topic(fast_tracker.bootstrap_servers, "case.alert", keys=set(cases), settle=3.0)
+    events = await read_topic(fast_tracker, "case.alert", keys=set(cases), settle=3.0)
     ids = Counter(e["id"] for e in events)
     assert len(events) == expected, f"{len(events)} alert events for {expected} thresholds"
     assert max(ids.values()) == 1, "an alert id was published twice"

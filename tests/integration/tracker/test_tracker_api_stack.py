@@ -63,7 +63,7 @@ async def applied(db: asyncpg.Connection, event_id: str) -> None:
 async def forwarded_case(settings: Settings) -> str:
     case = case_id("API")
     t0 = days_ago(2)
-    await publish(settings.bootstrap_servers, [received(case, t0), routed(case, t0, t0 + timedelta(minutes=1))])
+    await publish(settings, [received(case, t0), routed(case, t0, t0 + timedelta(minutes=1))])
     return case
 
 

@@ -29,7 +29,7 @@ async def test_duplicates_and_out_of_order_events_apply_once_in_order(
     replied = lifecycle(case, "replied", local("2026-05-20 09:00"))
     # The reply first, the routing before the receipt, everything twice.
     envelopes = [replied, routed(case, t0, local("2026-05-06 10:00")), replied, accepted]
-    await publish(tracker_stack.bootstrap_servers, envelopes)
+    await publish(tracker_stack, envelopes)
 
     async def parked() -> int | None:
         n: int = await db.fetchval("SELECT count(*) FROM parked_events WHERE case_id = $1", case)
@@ -38,7 +38,7 @@ async def test_duplicates_and_out_of_order_events_apply_once_in_order(
     await eventually(parked, what="three parked events")
     assert await stage_of(db, case) is None
     first = received(case, t0)
-    await publish(tracker_stack.bootstrap_servers, [first, accepted, replied, first])
+    await publish(tracker_stack, [first, accepted, replied, first])
 
     async def replied_stage() -> bool:
         # The review window lapsed in June: the scanner may conclude the case right after the reply.
@@ -69,7 +69,7 @@ async def test_an_illegal_event_is_refused_audited_and_dead_lettered(
     t0 = local("2026-05-06 09:00")
     bad = lifecycle(case, "extended", local("2026-05-09 09:00"), days=31, reason="复杂", approved_by="150627:gov")
     await publish(
-        tracker_stack.bootstrap_servers,
+        tracker_stack,
         [
             received(case, t0),
             routed(case, t0, local("2026-05-06 10:00")),
@@ -87,7 +87,7 @@ async def test_an_illegal_event_is_refused_audited_and_dead_lettered(
     handle = await db.fetchrow("SELECT * FROM clocks WHERE case_id = $1 AND stage = 'handle'", case)
     assert handle["extended_days"] == 0 and handle["due_date"] == date(2026, 7, 7)  # untouched
     assert await stage_of(db, case) == "accepted"
-    (letter,) = await read_topic(tracker_stack.bootstrap_servers, "case.deadletter", keys={case})
+    (letter,) = await read_topic(tracker_stack, "case.deadletter", keys={case})
     assert letter["data"]["consumer"] == "tracker" and letter["data"]["topic"] == "case.lifecycle"
     assert letter["data"]["reason"].startswith("extension_bound: ") and bad.id in letter["data"]["payload"]
 
@@ -98,7 +98,7 @@ async def test_the_holiday_rule_and_a_handle_routing_in_the_database(
     spring, national = case_id("HOL"), case_id("HOL")
     jan31, sep16 = local("2026-01-31 08:00"), local("2026-09-16 08:00")
     await publish(
-        tracker_stack.bootstrap_servers,
+        tracker_stack,
         [
             received(spring, local("2026-01-30 10:00")),  # route: 14 Feb, a swapped working Saturday
             routed(spring, local("2026-01-30 10:00"), jan31, disposition="handle", unit="150627:petition"),
@@ -127,7 +127,7 @@ async def test_a_premature_event_that_waited_too_long_is_refused(
     case = case_id("EXP")
     t0 = local("2026-05-06 09:00")
     lonely = lifecycle(case, "replied", local("2026-05-20 09:00"))
-    await publish(tracker_stack.bootstrap_servers, [received(case, t0), routed(case, t0, t0.replace(hour=10)), lonely])
+    await publish(tracker_stack, [received(case, t0), routed(case, t0, t0.replace(hour=10)), lonely])
 
     async def held() -> bool:
         return bool(await db.fetchval("SELECT count(*) FROM parked_events WHERE case_id = $1", case))
@@ -142,5 +142,5 @@ async def test_a_premature_event_that_waited_too_long_is_refused(
     row = await eventually(refused, timeout=30, what="the expired hold refused")
     assert row["event_id"] == lonely.id and '"kind": "premature"' in row["detail"] and "never came" in row["detail"]
     assert await db.fetchval("SELECT outcome FROM applied_events WHERE event_id = $1", lonely.id) == "refused"
-    letters = await read_topic(tracker_stack.bootstrap_servers, "case.deadletter", keys={case})
+    letters = await read_topic(tracker_stack, "case.deadletter", keys={case})
     assert [letter["data"]["reason"].split(":")[0] for letter in letters] == ["premature"]

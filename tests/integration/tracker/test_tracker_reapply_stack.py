@@ -71,7 +71,7 @@ async def test_running_clocks_move_to_the_edited_policy_and_the_scanner_follows(
     received_at = {overdue: days_ago(40), fresh: days_ago(5), paused: days_ago(20), later: days_ago(14)}
     accepted_at, paused_at = days_ago(18), days_ago(10)
     await publish(
-        tracker_rules.bootstrap_servers,
+        tracker_rules,
         [received(case, at) for case, at in received_at.items()]
         + [
             routed(paused, received_at[paused], received_at[paused] + timedelta(hours=1)),
@@ -159,7 +159,7 @@ async def test_running_clocks_move_to_the_edited_policy_and_the_scanner_follows(
     assert (row["alert_level"], row["next_alert_at"]) == (alerting.OVERDUE + 2, None)
     await asyncio.sleep(1.5)  # several scan rounds
     assert await db.fetchval("SELECT count(*) FROM alerts WHERE case_id = $1", overdue) == 3
-    events = await read_topic(tracker_rules.bootstrap_servers, "case.alert", keys={overdue})
+    events = await read_topic(tracker_rules, "case.alert", keys={overdue})
     assert len(events) == 3 and max(Counter(e["id"] for e in events).values()) == 1
 
     # Five days: the later case is overdue at once, and raised for its new date, once.
@@ -190,7 +190,7 @@ async def test_clocks_a_tracker_holds_are_left_for_a_later_pass(
     tracker_rules: Settings, db: asyncpg.Connection
 ) -> None:
     free, held = case_id("RPB"), case_id("RPB")
-    await publish(tracker_rules.bootstrap_servers, [received(free, days_ago(3)), received(held, days_ago(3))])
+    await publish(tracker_rules, [received(free, days_ago(3)), received(held, days_ago(3))])
 
     async def both() -> bool:
         n = await db.fetchval("SELECT count(*) FROM clocks WHERE case_id = ANY($1::text[])", [free, held])

@@ -64,7 +64,7 @@ async def test_new_clocks_take_the_edited_policies_and_a_broken_file_is_refused(
 
     at = datetime(2026, 3, 2, 9, 0, tzinfo=SHANGHAI)  # a Monday; +25 days is Friday 27 March
     first = case_id("RLD")
-    await publish(tracker_rules.bootstrap_servers, [received(first, at)])
+    await publish(tracker_rules, [received(first, at)])
     clock = await route_clock(db, first)
     assert (clock["due_date"], clock["policy_version"]) == (date(2026, 3, 27), version)
 
@@ -76,7 +76,7 @@ async def test_new_clocks_take_the_edited_policies_and_a_broken_file_is_refused(
     assert f"{deadlines}:{line}: policies.standard.route.warning" in log
 
     second = case_id("RLD")
-    await publish(tracker_rules.bootstrap_servers, [received(second, at)])
+    await publish(tracker_rules, [received(second, at)])
     clock = await route_clock(db, second)
     assert (clock["due_date"], clock["policy_version"]) == (date(2026, 3, 27), version)  # the last good file
     assert await reloads(tracker_rules, "deadlines", "applied") == 1
@@ -94,14 +94,14 @@ async def test_escalations_follow_the_edited_directory(tracker_rules: Settings, 
     await reloaded(tracker_rules, "directory", "applied", 1)
 
     case = case_id("RLE")
-    await publish(tracker_rules.bootstrap_servers, [received(case, days_ago(60))])
+    await publish(tracker_rules, [received(case, days_ago(60))])
 
     async def escalated() -> int | None:
         n: int = await db.fetchval("SELECT count(*) FROM alerts WHERE case_id = $1", case)
         return n if n >= 3 else None
 
     await eventually(escalated, timeout=30, what="overdue and two escalations")
-    events = await read_topic(tracker_rules.bootstrap_servers, "case.alert", keys={case})
+    events = await read_topic(tracker_rules, "case.alert", keys={case})
     targets = {(e["data"]["kind"], e["data"]["escalation_level"]): e["data"]["unit"] for e in events}
     assert targets == {
         ("overdue", 0): UNIT,

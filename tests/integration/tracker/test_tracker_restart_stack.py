@@ -29,7 +29,7 @@ async def test_a_crash_in_mid_stream_loses_nothing_and_applies_nothing_twice(
             routed(case, t0, t0 + timedelta(minutes=1)),
             lifecycle(case, "accepted", t0 + timedelta(hours=1)),
         ]
-    await publish(fast_tracker.bootstrap_servers, envelopes)
+    await publish(fast_tracker, envelopes)
 
     async def applied() -> int:
         n: int = await db.fetchval("SELECT count(*) FROM applied_events WHERE case_id = ANY($1::text[])", cases)

@@ -65,7 +65,7 @@ async def test_period_statistics(tracker_stack: Settings, db: asyncpg.Connection
         *route(f, "2025-01-12"),
         lifecycle(f, "accepted", local("2025-01-13 09:00")),
     ]
-    await publish(tracker_stack.bootstrap_servers, events)  # type: ignore[arg-type]
+    await publish(tracker_stack, events)  # type: ignore[arg-type]
 
     async def settled() -> bool:
         # A's and E's review windows lapsed long ago: the tracker concludes them itself.

@@ -8,14 +8,18 @@ import time
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from kafka_roles import publisher_options
 
 from services.common.envelope import Envelope, to_bytes, wrap
+from services.common.kafka import client_options, raw_headers
 from services.common.lifecycle import LIFECYCLE_TYPE, LifecycleBody, parse_lifecycle
 from services.common.schemas import Assignment, Decision, Disposition, Location, ReceivedCase, RoutedCase
+from services.common.settings import Settings
+from services.common.signing import Signer, service_signer
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 T = TypeVar("T")
@@ -99,22 +103,38 @@ def lifecycle(case: str, type_: str, at: datetime, *, event_id: str | None = Non
 TOPIC_OF = {"case.received": "case.received", "case.routed": "case.routed", LIFECYCLE_TYPE: "case.lifecycle"}
 
 
-async def publish(bootstrap: str, envelopes: Sequence[Envelope[Any]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
+# Lifecycle events are signed; by default these tests' events act with the tracker's own authority
+# (partners' signatures and scopes are tested in test_tracker_partners_stack.py).
+AS_TRACKER = "tracker"
+
+
+async def publish(
+    settings: Settings, envelopes: Sequence[Envelope[Any]], signer: Signer | Literal["tracker"] | None = AS_TRACKER
+) -> None:
+    """The envelopes on their topics, in order, from one producer: lifecycle events only as a unit's system."""
+    # The key the stack generated, read now: `settings` may have been made before the stack wrote it.
+    own_key = type(settings)(stack_dir=settings.stack_dir).event_signing_key
+    sign = service_signer("tracker", own_key) if signer == AS_TRACKER else signer
+    options = publisher_options(settings, *(TOPIC_OF[e.type] for e in envelopes))
+    producer = AIOKafkaProducer(**options, enable_idempotence=True, acks="all")
     await producer.start()
     try:
-        sends = [await producer.send(TOPIC_OF[e.type], to_bytes(e), key=e.caseid.encode()) for e in envelopes]
+        sends = []
+        for e in envelopes:
+            body = to_bytes(e)
+            headers = raw_headers(e, body, sign if e.type == LIFECYCLE_TYPE else None)
+            sends.append(await producer.send(TOPIC_OF[e.type], body, key=e.caseid.encode(), headers=headers))
         await asyncio.gather(*sends)
     finally:
         await producer.stop()
 
 
 async def read_topic(
-    bootstrap: str, topic: str, *, keys: set[str], settle: float = 2.0, timeout: float = 30.0
+    settings: Settings, topic: str, *, keys: set[str], settle: float = 2.0, timeout: float = 30.0
 ) -> list[dict[str, Any]]:
     """Every event on `topic` keyed by one of `keys`, waiting until none came for `settle` seconds."""
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+        topic, **client_options(settings), auto_offset_reset="earliest", enable_auto_commit=False
     )
     await consumer.start()
     found: list[dict[str, Any]] = []

@@ -49,13 +49,16 @@ def setting_env_names() -> set[str]:
 
 
 def interpolate(value: Any) -> Any:
-    """Resolve compose variables to their defaults, as `docker compose` does with an empty environment."""
+    """Resolve compose variables to their defaults, as `docker compose` does with an empty environment; a
+    required one (`${X:?…}`) to a stand-in for the value scripts/compose-secrets writes into .env."""
     if not isinstance(value, str):
         return value
 
     def sub(match: re.Match[str]) -> str:
         if match.group("op") in (":-", "-"):
             return match.group("arg")
+        if match.group("op") in (":?", "?"):
+            return "value-from-dotenv-" + "x" * 16
         return ""
 
     return _INTERPOLATION.sub(sub, value).replace("$$", "$")
@@ -185,9 +188,7 @@ def test_xf_service_runs_its_module_from_our_image(services: dict[str, Any], nam
 
 
 def test_infrastructure_ports_match_settings(services: dict[str, Any]) -> None:
-    assert [(p, t) for _, p, t in ports_of(services["prometheus"])] == [
-        (settings_default("prometheus_port"), 9090)
-    ]
+    assert [(p, t) for _, p, t in ports_of(services["prometheus"])] == [(settings_default("prometheus_port"), 9090)]
     # The host side uses the local stack's PostgreSQL port, so `xf` on the host reaches it unchanged.
     assert [(p, t) for _, p, t in ports_of(services["postgres"])] == [(settings_default("pg_port"), 5432)]
     assert [(p, t) for _, p, t in ports_of(services["grafana"])] == [(3000, 3000)]
@@ -285,18 +286,56 @@ def test_long_running_services_have_healthchecks(services: dict[str, Any]) -> No
 # --- Kafka and the topics -------------------------------------------------------------------------
 
 
+def kafka_properties(service: dict[str, Any], path: str = "/tmp/server.properties") -> dict[str, str]:
+    """The properties the kafka container's start script writes to `path` (a here-document)."""
+    script = service["command"][0]
+    match = re.search(rf"cat > {re.escape(path)} <<EOF\n(.*?)\nEOF\n", script, re.DOTALL)
+    assert match, f"the kafka command writes no {path}"
+    return dict(line.split("=", 1) for line in match.group(1).splitlines() if line.strip())
+
+
 def test_kafka_is_a_single_kraft_node(services: dict[str, Any]) -> None:
-    env = env_of(services["kafka"])
-    assert set(env["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
-    assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
-    for key, value in env.items():
-        if key.endswith("REPLICATION_FACTOR") or key.endswith("MIN_ISR"):
+    props = kafka_properties(services["kafka"])
+    assert set(props["process.roles"].split(",")) == {"broker", "controller"}
+    assert props["auto.create.topics.enable"] == "false"
+    for key, value in props.items():
+        if key.endswith("replication.factor") or key.endswith("min.isr"):
             assert value == "1", key
     # The address the containers use is the one the broker advertises.
-    advertised = env["KAFKA_ADVERTISED_LISTENERS"].split(",")
-    assert "PLAINTEXT://kafka:9092" in advertised
+    advertised = props["advertised.listeners"].split(",")
+    assert "SASL_PLAINTEXT://kafka:9092" in advertised
     assert env_of(services["kafka-init"])["XF_KAFKA_BOOTSTRAP"] == "kafka:9092"
-    assert env["KAFKA_INTER_BROKER_LISTENER_NAME"] == "PLAINTEXT"
+    assert props["inter.broker.listener.name"] == "SASL_PLAINTEXT"
+
+
+def test_kafka_authenticates_every_listener_and_authorises_by_acl(services: dict[str, Any]) -> None:
+    props = kafka_properties(services["kafka"])
+    protocols = dict(item.split(":") for item in props["listener.security.protocol.map"].split(","))
+    assert set(protocols.values()) == {"SASL_PLAINTEXT"}, "no PLAINTEXT listener at all"
+    assert {name.split(":")[0] for name in props["listeners"].split(",")} == set(protocols)
+    assert props["sasl.enabled.mechanisms"] == "SCRAM-SHA-512"
+    assert props["authorizer.class.name"] == "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+    assert props["allow.everyone.if.no.acl.found"] == "false"
+    assert props["super.users"] == "User:admin"
+    script = services["kafka"]["command"][0]
+    assert "--add-scram" in script, "the super user exists from the first start"
+    assert "--command-config /tmp/admin.properties" in healthcheck_command(services["kafka"])
+
+
+@pytest.mark.parametrize("name", sorted(XF_SERVICES))
+def test_each_service_has_its_own_kafka_principal_and_no_shipped_secret(services: dict[str, Any], name: str) -> None:
+    raw = services[name]["environment"]
+    assert raw["XF_KAFKA_USERNAME"] == name
+    assert raw["XF_KAFKA_PASSWORD"].startswith(f"${{KAFKA_{name.upper()}_PASSWORD:?"), "required, no default"
+    assert "XF_DEV_MODE" not in raw
+    if name == "intake":
+        for secret in ("XF_PSEUDONYM_KEY", "XF_VAULT_KEYS"):
+            assert raw[secret].startswith(f"${{{secret}:?"), f"{secret}: required, no default"
+
+
+def test_the_tracker_signs_with_a_key_of_the_installation(services: dict[str, Any]) -> None:
+    secret = services["tracker"]["environment"]["XF_EVENT_SIGNING_KEY"]
+    assert secret.startswith("${XF_EVENT_SIGNING_KEY:?"), "required, no default"
 
 
 def test_kafka_init_creates_all_topics(services: dict[str, Any]) -> None:
@@ -306,10 +345,7 @@ def test_kafka_init_creates_all_topics(services: dict[str, Any]) -> None:
     tree = ast.parse(command[2])  # also proves the inline script is valid Python
 
     imported = {
-        (node.module, alias.name)
-        for node in ast.walk(tree)
-        if isinstance(node, ast.ImportFrom)
-        for alias in node.names
+        (node.module, alias.name) for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) for alias in node.names
     }
     assert ("services.common.topics", "ensure_topics") in imported
     calls = [
@@ -318,7 +354,7 @@ def test_kafka_init_creates_all_topics(services: dict[str, Any]) -> None:
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "ensure_topics"
     ]
     assert len(calls) == 1, "ensure_topics is called once"
-    assert len(calls[0].args) == 1 and not calls[0].keywords, "only the bootstrap address: all topics"
+    assert len(calls[0].args) == 1 and not calls[0].keywords, "only the settings: all topics"
 
     default = inspect.signature(ensure_topics).parameters["topics"].default
     assert default is ALL_TOPICS

@@ -42,7 +42,12 @@ def test_a_batch_is_decided_case_by_case(now: datetime) -> None:
 
     rows = {row["case_id"]: row for row in decided.rows}
     assert len(rows) == len(decided.events) == 3
-    assert rows[letter.case_id]["history"] == {"prior_cases": 1, "open_case_id": first.case_id, "concluded": False}
+    assert rows[letter.case_id]["history"] == {
+        "prior_cases": 1,
+        "open_case_id": first.case_id,
+        "concluded": False,
+        "open_case_overdue": False,
+    }
     assert rows[letter.case_id]["merged_into"] == first.case_id
     assert rows[other.case_id]["history"]["prior_cases"] == 0
     assert rows[first.case_id]["idempotency_key"] == "erp:k1" and rows[letter.case_id]["idempotency_key"] is None

@@ -6,19 +6,18 @@ import pytest
 from intake_factories import submission
 
 from services.common.regions import official_regions
-from services.common.schemas import CHANNELS
 from services.intake.auth import (
     Client,
     ClientSpecInvalid,
     case_readable,
     check_client,
-    client_for_source,
     hash_secret,
     key_from_token,
     new_key,
     parse_key_id,
     region_prefix,
     secret_matches,
+    source_matches,
     submission_refusals,
     subtree_filter,
     subtree_in_scope,
@@ -119,17 +118,10 @@ def test_who_may_read_a_case() -> None:
     assert not case_readable(hrss, submitted_by="x", units=["150627:petition", None])
 
 
-def test_the_most_precise_source_names_the_client() -> None:
-    catch_all = Client("dev", "upstream", frozenset(CHANNELS), ("000000",), ("000000",), sources=("*",))
-    erp = Client("erp", "upstream", frozenset({"letter"}), ("150627",), sources=("erp/150627",))
-    family = Client("family", "upstream", frozenset({"letter"}), ("150627",), sources=("erp/*",))
-    desk = Client("desk", "reception", frozenset({"letter"}), ("150627",), sources=("desk",))
-    clients = [catch_all, erp, family, desk]
-    assert client_for_source(clients, "erp/150627") is erp
-    assert client_for_source(clients, "erp/150602") is family
-    assert client_for_source(clients, "other") is catch_all
-    assert client_for_source(clients, "desk") is catch_all  # only upstream clients publish on Kafka
-    assert client_for_source([erp], "erp/150627-2") is None
+def test_a_source_pattern_matches_exactly_or_by_prefix() -> None:
+    assert source_matches("erp/150627", "erp/150627") and not source_matches("erp/150627", "erp/150627-2")
+    assert source_matches("erp/*", "erp/150602") and source_matches("*", "anything")
+    assert not source_matches("erp/*", "intruder/erp")
 
 
 def test_client_specs_are_checked() -> None:

@@ -7,11 +7,10 @@ from intake_factories import ADDRESS, ID_NUMBER, NAME, PHONE, submission
 
 from services.common.schemas import CHANNELS
 from services.intake.auth import Client
-from services.intake.kafka_in import Refused, Submitted, dead_letter_for, read_lifecycle, read_submitted
+from services.intake.kafka_in import Refused, Submitted, dead_letter_for, read_submitted
 
 UPSTREAM = Client("erp", "upstream", frozenset(CHANNELS), ("150627",), ("150627",), sources=("erp/150627",))
 LETTERS_ONLY = Client("post", "upstream", frozenset({"letter"}), ("150627",), sources=("post/*",))
-CLIENTS = [UPSTREAM, LETTERS_ONLY]
 
 
 def event(data: Any = None, **fields: Any) -> bytes:
@@ -28,7 +27,7 @@ def event(data: Any = None, **fields: Any) -> bytes:
 
 
 def test_a_valid_event_names_its_client_and_key() -> None:
-    read = read_submitted(event(), CLIENTS)
+    read = read_submitted(event(), UPSTREAM)
     assert isinstance(read, Submitted)
     assert (read.event_id, read.source, read.client) == ("evt-1", "erp/150627", UPSTREAM)
     assert read.submission.channel == "online"
@@ -36,23 +35,24 @@ def test_a_valid_event_names_its_client_and_key() -> None:
 
 def test_refusals_say_why() -> None:
     cases = {
-        b"\xff{": "envelope",
-        b"[]": "envelope",
-        event(id=""): "envelope",
-        event(type="case.received"): "envelope",
-        event(data=[1]): "envelope",
-        event(source="unknown/system"): "unknown_source",
-        event(data=submission(people_count=0)): "invalid",
-        event(source="post/x"): "forbidden",
+        (b"\xff{", UPSTREAM): "envelope",
+        (b"[]", UPSTREAM): "envelope",
+        (event(id=""), UPSTREAM): "envelope",
+        (event(type="case.received"), UPSTREAM): "envelope",
+        (event(data=[1]), UPSTREAM): "envelope",
+        (event(source="unknown/system"), UPSTREAM): "unknown_source",  # not one the signing client registered
+        (event(source="intruder/anything"), LETTERS_ONLY): "unknown_source",
+        (event(data=submission(people_count=0)), UPSTREAM): "invalid",
+        (event(source="post/x"), LETTERS_ONLY): "forbidden",  # its channels do not include online
     }
-    for raw, reason in cases.items():
-        read = read_submitted(raw, CLIENTS)
+    for (raw, client), reason in cases.items():
+        read = read_submitted(raw, client)
         assert isinstance(read, Refused) and read.reason == reason, (raw[:40], read)
         assert read.describe()
 
 
 def test_a_dead_letter_points_at_the_event_and_never_quotes_it() -> None:
-    refused = read_submitted(event(data=submission(people_count=0)), CLIENTS)
+    refused = read_submitted(event(data=submission(people_count=0)), UPSTREAM)
     assert isinstance(refused, Refused)
     letter = dead_letter_for(refused, topic="case.submitted", partition=3, offset=42, consumer="intake").data
     assert (letter.topic, letter.partition, letter.offset) == ("case.submitted", 3, 42)
@@ -61,12 +61,3 @@ def test_a_dead_letter_points_at_the_event_and_never_quotes_it() -> None:
     text = letter.model_dump_json()
     for value in (ID_NUMBER, NAME, PHONE, ADDRESS):
         assert value not in text
-
-
-def test_lifecycle_events_are_read_from_an_envelope_or_bare() -> None:
-    body = {"event_id": "e1", "case_id": "XF1", "type": "rereviewed", "at": "2026-07-01T09:00:00+08:00", "actor": "u"}
-    enveloped = read_lifecycle(json.dumps({"type": "case.lifecycle", "data": body}).encode())
-    bare = read_lifecycle(json.dumps(body).encode())
-    assert enveloped is not None and bare is not None and enveloped == bare and bare.type == "rereviewed"
-    assert read_lifecycle(b"nonsense") is None
-    assert read_lifecycle(json.dumps({**body, "type": "teleported"}).encode()) is None

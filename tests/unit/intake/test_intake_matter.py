@@ -94,8 +94,10 @@ def test_received_case_carries_no_personal_data(petitioner: dict[str, str], now:
         "people_count": 6,
         "target_unit": "150627:hrss",
         "litigation": "pending",
-        "history": {"prior_cases": 2, "open_case_id": None, "concluded": False},
-        "assignment": {"from_unit": "150600:petition", "due_days": 20},
+        "history": {"prior_cases": 2, "open_case_id": None, "concluded": False, "open_case_overdue": False},
+        "assignment": {"from_unit": "150600:petition", "due_days": 20, "assigned_at": None},
+        "residence": {"region": None},
+        "new_facts": False,
         "summary": accepted.summary,
     }
 

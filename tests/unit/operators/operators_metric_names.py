@@ -15,6 +15,8 @@ METRIC_MODULES = (
     "services.router.metrics",
     "services.tracker.metrics",
     "services.tracker.calendar",
+    "services.common.progress",
+    "services.common.deadletter",
 )
 _SUFFIXES = {
     "counter": ("_total", "_created"),

@@ -92,8 +92,8 @@ def test_skip_level_only_two_levels_above(router: Router) -> None:
 
 
 def test_sensitive_period_is_read_in_asia_shanghai(router: Router) -> None:
-    inside = router.decide(make_case(received_at="2026-02-28T16:00:00+00:00", people_count=6))
-    outside = router.decide(make_case(received_at="2026-02-28T15:59:00+00:00", people_count=6))
+    inside = router.decide(make_case(received_at="2027-02-28T16:00:00+00:00", people_count=6))
+    outside = router.decide(make_case(received_at="2027-02-28T15:59:00+00:00", people_count=6))
     assert "sensitive_period" in inside.flags and inside.urgency == "critical"
     assert inside.lead_leader == "joint_principal" and inside.report_within_hours == 2
     assert "sensitive_period" not in outside.flags and outside.urgency == "urgent"

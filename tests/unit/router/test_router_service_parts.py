@@ -39,7 +39,7 @@ def envelope_bytes(**fields: Any) -> bytes:
 def test_parse_names_the_field_and_the_kind_of_problem() -> None:
     not_json = parse_received(b"{not json")
     assert isinstance(not_json, Malformed) and not_json.kind == "not_json"
-    assert not_json.reason.startswith("(body): Invalid JSON")
+    assert not_json.reason.startswith("(body): not_json: JSON is malformed")
     body = json.loads(envelope_bytes(case_id="XF-MISSING"))
     del body["data"]["category"]
     missing = parse_received(json.dumps(body).encode())
@@ -154,7 +154,7 @@ async def test_one_batch_routes_the_good_and_dead_letters_the_rest(demo_rules: C
         for topic, value, _, _ in producer.sent
         if topic == "dead"
     }
-    assert dead[41]["data"]["reason"].startswith("(body): Invalid JSON") and dead[41]["caseid"] == "unknown"
+    assert dead[41]["data"]["reason"].startswith("(body): not_json: ") and dead[41]["caseid"] == "unknown"
     assert dead[42]["data"]["reason"] == "no decision: location.region: unknown region code '159999999'"
     assert dead[42]["caseid"] == "XF-B" and dead[42]["data"]["consumer"] == "router"
     assert dead[42]["id"] == deterministic_id("case.deadletter", "router", "in", "2", "42")  # the same on redelivery

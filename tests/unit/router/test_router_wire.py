@@ -14,7 +14,7 @@ from pydantic_core import PydanticUndefined, to_json
 from router_helpers import make_case
 
 from services.common.envelope import Envelope
-from services.common.schemas import Assignment, History, Location, ReceivedCase
+from services.common.schemas import Assignment, History, Location, ReceivedCase, Residence
 from services.router import wire
 from services.router.facts import case_facts
 from services.router.pipeline import RECEIVED, Malformed, parse_received, routed_json
@@ -28,6 +28,7 @@ PAIRS: list[tuple[type[msgspec.Struct], type[BaseModel]]] = [
     (wire.Location, Location),
     (wire.History, History),
     (wire.Assignment, Assignment),
+    (wire.Residence, Residence),
 ]
 
 
@@ -57,8 +58,17 @@ def projection(received: ReceivedLike) -> dict[str, Any]:
         "envelope": (received.id, received.type, received.caseid),
         "case": (case.case_id, case.received_at, case.channel, case.received_by, case.category, case.location.region),
         "numbers": (case.people_count, case.target_unit, case.litigation),
-        "history": (case.history.prior_cases, case.history.open_case_id, case.history.concluded),
-        "assignment": None if assignment is None else (assignment.from_unit, assignment.due_days),
+        "history": (
+            case.history.prior_cases,
+            case.history.open_case_id,
+            case.history.concluded,
+            case.history.open_case_overdue,
+        ),
+        "assignment": None
+        if assignment is None
+        else (assignment.from_unit, assignment.due_days, assignment.assigned_at),
+        "residence": case.residence.region,
+        "new_facts": case.new_facts,
         "offset": case.received_at.utcoffset(),
     }
 
@@ -70,7 +80,9 @@ def base_body() -> dict[str, Any]:
         people_count=3,
         target_unit="150627:hrss",
         history={"prior_cases": 1},
-        assignment={"from_unit": "150600:petition", "due_days": 15},
+        assignment={"from_unit": "150600:petition", "due_days": 15, "assigned_at": "2026-05-01T09:00:00+08:00"},
+        residence={"region": "150602"},
+        new_facts=True,
     )
     body: dict[str, Any] = received_envelope(case, event_id="evt-1").model_dump(mode="json")
     return body
@@ -85,6 +97,10 @@ EDGES: list[tuple[str, list[Any]]] = [
     ("data.received_at", ["2026-05-06T10:00:00+0800", "2026-05-06T10:00:00+08", "2026-05-06T10:00:60Z", 0]),
     # msgspec rounds a seventh fractional digit, pydantic truncates it: the structs must refuse it
     ("data.received_at", ["2026-05-06T10:00:00.1234567Z", "2026-05-06T10:00:00.9999995+08:00", "2026-05-06t10:00:00z"]),
+    # the window of services.common.schemas.EventTime
+    ("time", ["1989-12-31T23:59:59Z", "1990-01-01T00:00:00Z", "9999-12-31T23:59:59-12:00", "2999-01-01T00:00:00Z"]),
+    ("data.received_at", ["1989-12-31T23:59:59+00:00", "9999-12-31T23:59:59-12:00", "0001-01-01T00:00:00+14:00"]),
+    ("data.summary", ["a\x00b", "a\x1fb", "a\tb"]),
     ("data.location.region", ["150627107\n", "１５０６２７", "١٥٠٦٢٧", "15062", "1506271071", "150627107001"]),
     ("data.received_by", ["150627:Petition", "150627:petition\n", "150627:", ":petition", "150627:pe-tition"]),
     ("data.target_unit", [None, MISSING, "150627107:gov", "150627:hrss ", 150627, "", "\x01", "\x00150627:gov"]),
@@ -97,6 +113,12 @@ EDGES: list[tuple[str, list[Any]]] = [
     ("data.history", [None, {}, {"prior_cases": 2}, {"extra": 1}, MISSING]),
     ("data.assignment.due_days", [0, 1, 365, 366, "15", 15.0]),
     ("data.assignment", [None, MISSING, {}, {"from_unit": "150600:petition"}]),
+    ("data.assignment.assigned_at", [None, MISSING, "2026-05-01T09:00:00", "2026-05-01T09:00:00.1234567Z", ""]),
+    ("data.assignment.assigned_at", ["2026-02-30T09:00:00Z", "2026-05-01t09:00:00z", "2026-05-01T09:00:00-00:00", 0]),
+    ("data.residence.region", [None, MISSING, "150627107", "１５０６２７", "15062", "150627\n", 150627, ""]),
+    ("data.residence", [None, {}, {"region": "150602", "address": "x"}, MISSING, "150602"]),
+    ("data.new_facts", [True, False, "true", 1, None, MISSING]),
+    ("data.history.open_case_overdue", [True, False, "false", 0, None, MISSING]),
     ("data.case_id", ["", "x" * 64, "x" * 65, "案" * 64, "案" * 65, 12]),
     ("data.petitioner_key", ["short", "p" * 8, "p" * 128, "p" * 129]),
     ("data.summary", ["", "s" * 2000, "s" * 2001, "摘" * 2000, None]),

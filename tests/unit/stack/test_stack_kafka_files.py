@@ -25,11 +25,14 @@ def properties(text: str) -> dict[str, str]:
     return dict(line.split("=", 1) for line in lines)
 
 
+PASSWORD = "s3cret-admin-password"
+
+
 def test_server_properties_describe_one_kraft_node(settings: Settings) -> None:
-    props = properties(kafka.render_server_properties(settings))
+    props = properties(kafka.render_server_properties(settings, PASSWORD))
     assert props["process.roles"] == "broker,controller"
     assert props["node.id"] == "1"
-    assert props["listeners"] == "PLAINTEXT://127.0.0.1:29092,CONTROLLER://127.0.0.1:29093"
+    assert props["listeners"] == "SASL_PLAINTEXT://127.0.0.1:29092,CONTROLLER://127.0.0.1:29093"
     assert props["advertised.listeners"] == props["listeners"]
     assert props["controller.quorum.bootstrap.servers"] == "127.0.0.1:29093"
     assert props["controller.listener.names"] == "CONTROLLER"
@@ -37,6 +40,28 @@ def test_server_properties_describe_one_kraft_node(settings: Settings) -> None:
     assert props["auto.create.topics.enable"] == "false"
     assert props["group.initial.rebalance.delay.ms"] == "0"
     assert "controller.quorum.voters" not in props  # would require formatting without --standalone
+
+
+def test_no_listener_takes_unauthenticated_connections_and_acls_decide(settings: Settings) -> None:
+    props = properties(kafka.render_server_properties(settings, PASSWORD))
+    protocols = dict(item.split(":") for item in props["listener.security.protocol.map"].split(","))
+    assert set(protocols.values()) == {"SASL_PLAINTEXT"}
+    assert props["sasl.enabled.mechanisms"] == "SCRAM-SHA-512"
+    assert props["sasl.mechanism.inter.broker.protocol"] == "SCRAM-SHA-512"
+    assert props["listener.name.controller.sasl.enabled.mechanisms"] == "PLAIN"
+    assert props["authorizer.class.name"] == "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+    assert props["allow.everyone.if.no.acl.found"] == "false"
+    assert props["super.users"] == "User:admin"
+    assert PASSWORD in props["listener.name.controller.plain.sasl.jaas.config"]
+
+
+def test_server_properties_are_written_owner_only(settings: Settings) -> None:
+    path = settings.stack_dir / "server.properties"
+    path.write_text("old")
+    path.chmod(0o644)
+    kafka.write_owner_only(path, "new")
+    assert path.read_text() == "new"
+    assert path.stat().st_mode & 0o777 == 0o600
 
 
 @pytest.mark.parametrize(
@@ -50,7 +75,7 @@ def test_server_properties_describe_one_kraft_node(settings: Settings) -> None:
     ],
 )
 def test_single_node_replication_settings_are_one(settings: Settings, key: str) -> None:
-    assert properties(kafka.render_server_properties(settings))[key] == "1"
+    assert properties(kafka.render_server_properties(settings, PASSWORD))[key] == "1"
 
 
 def test_pom_depends_on_kafka_and_the_log4j_bridge() -> None:
@@ -122,3 +147,24 @@ def test_broker_command_uses_the_libs_folder_and_a_small_heap(settings: Settings
 
 def test_cluster_id_never_starts_with_a_dash_the_storage_tool_would_read_as_an_option() -> None:
     assert not any(kafka.new_cluster_id().startswith("-") for _ in range(2000))
+
+
+def test_storage_formatted_before_sasl_is_set_aside_to_be_formatted_anew(settings: Settings) -> None:
+    data = kafka.data_dir(settings)
+    data.mkdir(parents=True)
+    (data / "meta.properties").write_text("cluster.id=old\n")
+    (data / "case.received-0").mkdir()
+    aside = kafka.set_aside_plaintext_data(settings)
+    assert aside is not None and aside.name.startswith("data.before-sasl-")
+    assert (aside / "case.received-0").is_dir() and not data.exists()
+    assert not kafka.is_formatted(settings)
+
+
+def test_storage_formatted_with_sasl_or_not_at_all_is_left_alone(settings: Settings) -> None:
+    assert kafka.set_aside_plaintext_data(settings) is None
+    data = kafka.data_dir(settings)
+    data.mkdir(parents=True)
+    (data / "meta.properties").write_text("cluster.id=new\n")
+    kafka.sasl_marker(settings).write_text("")
+    assert kafka.set_aside_plaintext_data(settings) is None
+    assert kafka.is_formatted(settings)

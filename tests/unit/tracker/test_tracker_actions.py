@@ -102,3 +102,22 @@ def test_records_are_parsed_by_topic() -> None:
     assert isinstance(bad, Malformed) and "caseid" in bad.reason and bad.case_id == "OTHER"
     body = to_bytes(lifecycle_envelope(event)).replace(b'"accepted"', b'"teleported"')
     assert isinstance(parse("case.lifecycle", body), Malformed)
+
+
+@pytest.mark.parametrize(
+    ("model", "body", "field", "code"),
+    [
+        (actions.ExtendAction, {"days": True, "reason": "r", "approved_by": "x"}, "days", "int_type"),
+        (actions.ExtendAction, {"days": "5", "reason": "r", "approved_by": "x"}, "days", "int_type"),
+        (actions.ExtendAction, {"days": 5.0, "reason": "r", "approved_by": "x"}, "days", "int_type"),
+        (actions.ExtendAction, {"days": 5, "reason": "r\u0000", "approved_by": "x"}, "reason", "control_character"),
+        (actions.RejectAction, {"reason": "\u001b[31m"}, "reason", "control_character"),
+        (actions.PauseAction, {"reason": "other", "note": "a\u0007"}, "note", "control_character"),
+        (actions.PlainAction, {"at": 0}, "at", "datetime_type"),
+    ],
+)
+def test_action_bodies_are_strict(model: type[actions.Action], body: dict[str, object], field: str, code: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        model.model_validate(body)
+    [error] = refused.value.errors()
+    assert (error["loc"][0], error["type"]) == (field, code)
