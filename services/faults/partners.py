@@ -13,12 +13,12 @@ key, whose records go unsigned, and with the stack's client of its Kafka role (`
 
 from __future__ import annotations
 
-import importlib
 import json
 from dataclasses import dataclass
 from typing import Literal
 
 from services.common.settings import Settings
+from services.common.signing import Signer
 from services.faults.principals import Principal, partner, xf
 
 KafkaRole = Literal["upstream", "unit"]
@@ -46,9 +46,7 @@ class Partner:
 
 
 def _sign(name: str, key: str, event_id: str, body: bytes) -> dict[str, str]:
-    signing = importlib.import_module("services.common.signing")  # issue 10's partner signatures
-    headers: dict[str, str] = signing.Signer(name, key).headers(event_id, body)
-    return headers
+    return Signer(name, key).headers(event_id, body)
 
 
 def register(

@@ -1,5 +1,7 @@
-"""Poison records: one of each kind on every input topic, each aimed at the place a consumer could choke.
+"""Poison records: one of each kind on every topic a service consumes, each aimed where a consumer could choke.
 
+Topics: the partners' (`case.submitted`, `case.lifecycle`, signed by a buggy partner so that they reach
+the parser) and the services' (`case.received`, `case.routed`, `case.status`: a buggy service's records).
 Kinds (issue 10, finding 1): JSON nested 100,000 deep (the whole record, and inside a field), an escaped
 NUL in a string PostgreSQL would store, a number of 100,000 digits, bytes that are not UTF-8, a record of
 1,000,000 bytes (under the broker's limit, over any sane consumer's), the schema-valid time
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from services.common.topics import CASE_LIFECYCLE, CASE_RECEIVED, CASE_ROUTED, CASE_SUBMITTED
+from services.common.topics import CASE_LIFECYCLE, CASE_RECEIVED, CASE_ROUTED, CASE_STATUS, CASE_SUBMITTED
 from services.faults.send import Outgoing
 
 PREFIX = "XFPOISON-"
@@ -25,7 +27,7 @@ FAR_FUTURE = "9999-12-31T23:59:59-12:00"
 DEPTH = 100_000
 DIGITS = 100_000
 OVERSIZE = 1_000_000
-INPUT_TOPICS = (CASE_SUBMITTED.name, CASE_RECEIVED.name, CASE_ROUTED.name, CASE_LIFECYCLE.name)
+INPUT_TOPICS = (CASE_SUBMITTED.name, CASE_RECEIVED.name, CASE_ROUTED.name, CASE_LIFECYCLE.name, CASE_STATUS.name)
 # Placeholders replaced in the serialised bytes by what JSON encoders will not produce.
 _HUGE, _BAD, _DEEP = "\x01huge", "\x01bad", "\x01deep"
 
@@ -91,6 +93,16 @@ def _data(topic: str, case_id: str, upstream_source: str) -> dict[str, Any]:
                 "ruleset_version": "sha256:poison",
             },
         }
+    if topic == CASE_STATUS.name:
+        return {
+            "case_id": case_id,
+            "version": 2,
+            "stage": "routed",
+            "status": "open",
+            "closed": False,
+            "handling_unit": "150627:hrss",
+            "cause": {"event_id": f"{case_id}-routed", "type": "routed", "at": _time(0.01)},
+        }
     return {
         "event_id": f"{case_id}-event",
         "case_id": case_id,
@@ -105,7 +117,7 @@ def _envelope(topic: str, case_id: str, upstream_source: str) -> dict[str, Any]:
     return {
         "specversion": "1.0",
         "id": case_id if submitted else f"{case_id}-envelope",
-        "type": "case.submitted" if submitted else ("case.lifecycle" if topic == CASE_LIFECYCLE.name else topic),
+        "type": "case.submitted" if submitted else topic,
         "source": upstream_source if submitted else "xinfang/faults-poison",
         "time": _time(),
         "caseid": "unassigned" if submitted else case_id,
@@ -113,8 +125,8 @@ def _envelope(topic: str, case_id: str, upstream_source: str) -> dict[str, Any]:
     }
 
 
-def _count_field(topic: str) -> str:
-    return "people_count" if topic != CASE_LIFECYCLE.name else "at"
+def count_field(topic: str) -> str:
+    return {CASE_LIFECYCLE.name: "at", CASE_STATUS.name: "version"}.get(topic, "people_count")
 
 
 def _string_field(topic: str) -> str:
@@ -140,7 +152,7 @@ def _nul(envelope: dict[str, Any], topic: str) -> bytes:
 
 
 def _huge_number(envelope: dict[str, Any], topic: str) -> bytes:
-    envelope["data"][_count_field(topic)] = _HUGE
+    envelope["data"][count_field(topic)] = _HUGE
     return _dump(envelope).replace(_token(_HUGE), b"9" * DIGITS)
 
 
@@ -161,6 +173,8 @@ def _far_future(envelope: dict[str, Any], topic: str) -> bytes:
     for name in ("received_at", "routed_at", "at"):
         if name in envelope["data"]:
             envelope["data"][name] = FAR_FUTURE
+    if "cause" in envelope["data"]:
+        envelope["data"]["cause"]["at"] = FAR_FUTURE
     return _dump(envelope)
 
 
@@ -169,6 +183,9 @@ def _wrong_types(envelope: dict[str, Any], topic: str) -> bytes:
     if topic == CASE_LIFECYCLE.name:
         data["at"] = 0
         data["event_id"] = 12345
+    elif topic == CASE_STATUS.name:
+        data["version"] = "2"
+        data["closed"] = "no"
     else:
         data["people_count"] = "5"
         data["channel"] = 7

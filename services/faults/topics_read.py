@@ -16,14 +16,12 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from services.common import bounded
-from services.common.topics import ALL_TOPICS, CASE_LIFECYCLE, CASE_RECEIVED, CASE_ROUTED, CASE_SUBMITTED
+from services.common.topics import ALL_TOPICS, CASE_LIFECYCLE, CASE_RECEIVED, CASE_ROUTED, CASE_STATUS, CASE_SUBMITTED
 from services.faults.principals import Principal
 
 PARTITIONS = {topic.name: topic.partitions for topic in ALL_TOPICS}
-STATUS = "case.status"
 # The topics the services consume (lags are measured on these).
-CONSUMED = tuple(t for t in (CASE_SUBMITTED.name, CASE_RECEIVED.name, CASE_ROUTED.name, CASE_LIFECYCLE.name, STATUS)
-                 if t in PARTITIONS)  # fmt: skip
+CONSUMED = (CASE_SUBMITTED.name, CASE_RECEIVED.name, CASE_ROUTED.name, CASE_LIFECYCLE.name, CASE_STATUS.name)
 FETCH_BYTES = 4 * 1024 * 1024
 LIMITS = bounded.Limits(max_bytes=2 * 1024 * 1024, max_depth=64)
 
@@ -92,11 +90,9 @@ def expected_groups() -> dict[str, tuple[str, ...]]:
     from services.tracker.consumer import CONSUMER as TRACKER
     from services.tracker.service import CONSUMED
 
-    # Intake's status view follows the tracker's case.status where the tracker publishes it (issue 10).
-    outcomes = (STATUS,) if STATUS in PARTITIONS else (CASE_ROUTED.name, CASE_LIFECYCLE.name)
     return {
         INTAKE: (CASE_SUBMITTED.name,),
-        OUTCOMES_CONSUMER: outcomes,
+        OUTCOMES_CONSUMER: (CASE_STATUS.name,),  # intake's status view follows the tracker
         ROUTER: (CASE_RECEIVED.name,),
         TRACKER: tuple(topic.name for topic in CONSUMED),
     }

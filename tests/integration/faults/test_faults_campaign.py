@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import pytest
 
 from services.common.settings import PROJECT_ROOT
+from services.faults import forgeries, poison
 from services.faults.campaign import SHORT, Campaign, campaign_settings, run_campaign, start_stack, stop_stack
 from services.faults.report import render
 from services.faults.tally import Tally
@@ -55,7 +56,10 @@ def test_every_disruption_happened(campaign: Outcome) -> None:
     for what in ("kill -9 intake", "kill -9 router", "kill -9 tracker", "restart kafka", "restart postgres"):
         assert what in done, campaign.report
     assert all(p.delivery.delivered or "refused" in str(p.delivery.error) for p in campaign.tally.poison)
-    assert len(campaign.tally.poison) == 32 and len(campaign.tally.forgeries) == 7, campaign.report
+    kinds = len(poison.INPUT_TOPICS) * len(poison.KINDS)
+    assert len(campaign.tally.poison) == kinds and len(campaign.tally.forgeries) == len(forgeries.KINDS), (
+        campaign.report
+    )
 
 
 def test_every_case_sent_is_accepted(campaign: Outcome) -> None:

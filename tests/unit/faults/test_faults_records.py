@@ -47,7 +47,7 @@ def test_each_poison_is_wrong_in_its_own_way(topic: str) -> None:
     # The last two are well-formed JSON: only a schema or a time window can refuse them.
     assert poison.FAR_FUTURE in json.loads(value("far_future_time"))["time"]
     wrong = json.loads(value("wrong_types"))["data"]
-    assert isinstance(wrong.get("people_count", wrong.get("at")), str | int)
+    assert wrong[poison.count_field(topic)] in ("5", "2", 0)  # a string for a number, a number for a time
 
 
 def test_forgeries_aim_at_the_case_and_say_who_sent_them() -> None:
