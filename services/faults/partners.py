@@ -3,7 +3,8 @@ a signing key for the Kafka records it publishes (services.common.signing) and, 
 a Kafka principal of its own (`xf intake client signing-key add NAME --kafka-role upstream|unit`).
 
 - `faults-upstream`: the upstream system whose cases arrive on `case.submitted` (the whole region);
-- `faults-units`: the handling units' case systems, publishing `case.lifecycle` (the whole region);
+- `faults-units`: the handling units' case systems, publishing `case.lifecycle` (every unit of the country, as
+  the development client: a re-review may be the national department's);
 - `faults-unscoped`: a unit system scoped to one league (152900) only, which forges events for cases
   elsewhere.
 
@@ -23,6 +24,7 @@ from services.faults.principals import Principal, partner, xf
 
 KafkaRole = Literal["upstream", "unit"]
 REGION = "150000"
+COUNTRY = "000000"
 UNSCOPED_REGION = "152900"
 UPSTREAM_SOURCE = "faults/upstream"
 
@@ -78,6 +80,6 @@ class Partners:
 def register_all(settings: Settings) -> Partners:
     return Partners(
         upstream=register(settings, "faults-upstream", "upstream", source=UPSTREAM_SOURCE),
-        units=register(settings, "faults-units", "unit"),
+        units=register(settings, "faults-units", "unit", scope=COUNTRY),
         unscoped=register(settings, "faults-unscoped", "unit", scope=UNSCOPED_REGION),
     )

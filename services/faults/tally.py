@@ -214,7 +214,10 @@ async def _count(
             "SELECT event_id FROM tracker.parked_events WHERE event_id = ANY($1)", list(lifecycle_on_topic)
         )
     }
-    lost_events = sorted(lifecycle_on_topic - set(handled) - parked)
+    dead = topics[DEADLETTER.name]
+    dead_text = "\n".join(str(_data(r).get("payload", "")) for r in dead)
+    refused_dead = {i for i in lifecycle_on_topic - set(handled) - parked if i in dead_text}
+    lost_events = sorted(lifecycle_on_topic - set(handled) - parked - refused_dead)
     outcomes = Counter(handled.values())
     add(
         Line(
@@ -222,8 +225,8 @@ async def _count(
             len(lifecycle_on_topic),
             "the units' lifecycle events the campaign published, found "
             f"on case.lifecycle; the tracker applied {outcomes['applied']}, refused {outcomes['refused']} (the "
-            f"demo's deliberate mistakes among them), dropped {outcomes['duplicate']} as duplicates; "
-            f"{len(parked)} still held (parked)",
+            f"demo's deliberate mistakes among them), dropped {outcomes['duplicate']} as duplicates, refused "
+            f"before deciding (dead-lettered only: signature, scope) {len(refused_dead)}; {len(parked)} held (parked)",
         )
     )
     add(
@@ -231,7 +234,7 @@ async def _count(
             "lost events",
             len(lost_events),
             "units' events on case.lifecycle that the tracker neither handled "
-            "(tracker.applied_events) nor holds (tracker.parked_events)",
+            "(tracker.applied_events), holds (tracker.parked_events) nor dead-lettered",
             must_be_zero=True,
             detail=", ".join(lost_events[:5]),
         )
@@ -278,7 +281,6 @@ async def _count(
     )
 
     # --- forgeries -----------------------------------------------------------------------------------
-    dead = topics[DEADLETTER.name]
     dead_payloads = [str(_data(r).get("payload", "")) + str(_data(r).get("reason", "")) for r in dead]
     topic_ids = {t: _ids(topics[t]) + _ids(topics[t], ("data", "event_id")) for t in INPUT_TOPICS}
     for forged, delivery in evidence.forged:
