@@ -3,6 +3,7 @@ consumer groups, row by row, and the disruptions as they happened."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 
 from services.faults.campaign import Campaign
@@ -36,19 +37,20 @@ def render(campaign: Campaign, tally: Tally, settled: str) -> str:
     keys = [p for p in (campaign.principals.partners.upstream, campaign.principals.partners.units) if not p.signs]
     if keys:
         out.append("  unsigned records from: " + ", ".join(p.name for p in keys) + " (no signing keys on this stack)")
-    out += ["", "forgeries (what was sent, by whom, signed how → expected; observed):"]
+    out += ["", "forgeries (what was sent, by whom, signed how → expected; observed, for how many of the cases):"]
+    rows = Counter(
+        (
+            f.forged.kind.what,
+            campaign.principals.principal_of(f.forged.kind.sender).label,
+            f.forged.kind.signature,
+            f.forged.kind.expected,
+            f.outcome,
+        )
+        for f in tally.forgeries
+    )
     out += _table(
-        ("forgery", "sender", "signature", "expected", "observed"),
-        [
-            (
-                f.forged.kind.what,
-                campaign.principals.principal_of(f.forged.kind.sender).label,
-                f.forged.kind.signature,
-                f.forged.kind.expected,
-                f.outcome,
-            )
-            for f in tally.forgeries
-        ],
+        ("forgery", "sender", "signature", "expected", "observed", "n"),
+        [(*row, str(n)) for row, n in rows.items()],
     )
     out += ["", "poison (one record each; dead letters pointing at it; consumer groups past it / stuck before it):"]
     out += _table(
