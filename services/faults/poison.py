@@ -4,17 +4,17 @@ Topics: the partners' (`case.submitted`, `case.lifecycle`, signed by a buggy par
 the parser) and the services' (`case.received`, `case.routed`, `case.status`: a buggy service's records).
 Kinds (issue 10, finding 1): JSON nested 100,000 deep (the whole record, and inside a field), an escaped
 NUL in a string PostgreSQL would store, a number of 100,000 digits, bytes that are not UTF-8, a record of
-1,000,000 bytes (under the broker's limit, over any sane consumer's), the schema-valid time
-`9999-12-31T23:59:59-12:00` (year 10000 in UTC), and wrong types (a string for a count, a number for an
-id or a time). Apart from the one thing wrong, each is a well-formed event of its topic, so that it gets
+600 KB (under the broker's limit, over a consumer's record limit), the schema-valid time
+`9999-12-31T23:59:59-12:00` (year 10000 in UTC), and wrong types (a string for a number, a list for a
+string). Apart from the one thing wrong, each is a well-formed event of its topic, so that it gets
 as far into the consumer as it can. Every poison record names a case id of its own (`XFPOISON-…`):
 no real case is touched, and the tally knows them by that prefix.
 """
 
 from __future__ import annotations
 
+import copy
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,10 +26,7 @@ PREFIX = "XFPOISON-"
 FAR_FUTURE = "9999-12-31T23:59:59-12:00"
 DEPTH = 100_000
 DIGITS = 100_000
-OVERSIZE = 1_000_000
 INPUT_TOPICS = (CASE_SUBMITTED.name, CASE_RECEIVED.name, CASE_ROUTED.name, CASE_LIFECYCLE.name, CASE_STATUS.name)
-# Placeholders replaced in the serialised bytes by what JSON encoders will not produce.
-_HUGE, _BAD, _DEEP = "\x01huge", "\x01bad", "\x01deep"
 
 
 @dataclass(frozen=True)
@@ -106,9 +103,12 @@ def _data(topic: str, case_id: str, upstream_source: str) -> dict[str, Any]:
     return {
         "event_id": f"{case_id}-event",
         "case_id": case_id,
-        "type": "accepted",
+        "type": "extended",
         "at": _time(1),
         "actor": "150627:hrss",
+        "days": 30,
+        "reason": "需要补充调查",
+        "approved_by": "150627:gov",
     }
 
 
@@ -125,102 +125,67 @@ def _envelope(topic: str, case_id: str, upstream_source: str) -> dict[str, Any]:
     }
 
 
-def count_field(topic: str) -> str:
-    return {CASE_LIFECYCLE.name: "at", CASE_STATUS.name: "version"}.get(topic, "people_count")
+# --- the corpus: one valid event in, one record per way of breaking a consumer out (tests/support/poison.py
+# re-exports it for the consumers' own tests) --------------------------------------------------------------
+
+DEEP = b"[" * DEPTH + b"]" * DEPTH
+FAR_TIME = FAR_FUTURE
+OVERSIZE_BYTES = 600 * 1024  # above services.common.kafka.RECORD_LIMITS, below what Kafka takes
 
 
-def _string_field(topic: str) -> str:
-    """A string the consumer would store: the summary of a submission, the case id of an event."""
-    return "summary" if topic == CASE_SUBMITTED.name else "case_id"
-
-
-def _deep_whole(envelope: dict[str, Any], topic: str) -> bytes:
-    return b"[" * DEPTH + b"]" * DEPTH
-
-
-def _deep_in_field(envelope: dict[str, Any], topic: str) -> bytes:
-    envelope["data"][_string_field(topic)] = _DEEP
-    return _dump(envelope).replace(_token(_DEEP), b"[" * DEPTH + b"]" * DEPTH)
-
-
-def _nul(envelope: dict[str, Any], topic: str) -> bytes:
-    name = _string_field(topic)
-    envelope["data"][name] = f"{envelope['data'][name]}\x00nul"
-    if name == "case_id":
-        envelope["caseid"] = envelope["data"]["case_id"]
-    return _dump(envelope)
-
-
-def _huge_number(envelope: dict[str, Any], topic: str) -> bytes:
-    envelope["data"][count_field(topic)] = _HUGE
-    return _dump(envelope).replace(_token(_HUGE), b"9" * DIGITS)
-
-
-def _not_utf8(envelope: dict[str, Any], topic: str) -> bytes:
-    envelope["data"][_string_field(topic)] = _BAD
-    return _dump(envelope).replace(_token(_BAD), b'"\xff\xfe\xc0\xaf"')
-
-
-def _oversize(envelope: dict[str, Any], topic: str) -> bytes:
-    envelope["source"] = ""
-    size = len(_dump(envelope))
-    envelope["source"] = "x" * (OVERSIZE - size)
-    return _dump(envelope)
-
-
-def _far_future(envelope: dict[str, Any], topic: str) -> bytes:
-    envelope["time"] = FAR_FUTURE
-    for name in ("received_at", "routed_at", "at"):
-        if name in envelope["data"]:
-            envelope["data"][name] = FAR_FUTURE
-    if "cause" in envelope["data"]:
-        envelope["data"]["cause"]["at"] = FAR_FUTURE
-    return _dump(envelope)
-
-
-def _wrong_types(envelope: dict[str, Any], topic: str) -> bytes:
-    data = envelope["data"]
-    if topic == CASE_LIFECYCLE.name:
-        data["at"] = 0
-        data["event_id"] = 12345
-    elif topic == CASE_STATUS.name:
-        data["version"] = "2"
-        data["closed"] = "no"
+def _set(body: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    body = copy.deepcopy(body)
+    *parents, last = path.split(".")
+    target: Any = body
+    for name in parents:
+        target = target[int(name)] if isinstance(target, list) else target[name]
+    if isinstance(target, list):
+        target[int(last)] = value
     else:
-        data["people_count"] = "5"
-        data["channel"] = 7
-    if topic == CASE_ROUTED.name:
-        data["decision"]["flags"] = "first_time"
-    return _dump(envelope)
+        target[last] = value
+    return body
 
 
-def _token(placeholder: str) -> bytes:
-    """The placeholder as it stands in the serialised record (quoted and escaped)."""
-    return json.dumps(placeholder).encode()
+def _encode(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, ensure_ascii=False).encode()
 
 
-def _dump(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False).encode()
+def variants(good: dict[str, Any], *, text_field: str, number_field: str, time_field: str) -> dict[str, bytes]:
+    """`text_field` holds a string, `number_field` a number and `time_field` a time in `good` (dotted paths)."""
+    marker = "\u2603POISON\u2603"
+    number_key = f'"{number_field.rsplit(".", 1)[-1]}": '.encode()
+    with_marker = _encode(_set(good, text_field, marker))
+    return {
+        "deep": DEEP,
+        "deep_field": with_marker.replace(json.dumps(marker, ensure_ascii=False).encode(), DEEP),
+        "nul": _encode(_set(good, text_field, "a\u0000b")),
+        "big_number": _encode(_set(good, number_field, 0)).replace(number_key + b"0", number_key + b"9" * DIGITS),
+        "not_utf8": with_marker.replace("\u2603".encode(), b"\xff\xfe", 1),
+        "oversize": _encode(_set(good, text_field, "x" * OVERSIZE_BYTES)),
+        "far_time": _encode(_set(good, time_field, FAR_TIME)),
+        "wrong_types": _encode(_set(_set(good, number_field, "many"), text_field, ["not", "a", "string"])),
+    }
 
 
-KINDS: dict[str, Callable[[dict[str, Any], str], bytes]] = {
-    "deep_json": _deep_whole,
-    "deep_in_field": _deep_in_field,
-    "nul": _nul,
-    "huge_number": _huge_number,
-    "not_utf8": _not_utf8,
-    "oversize": _oversize,
-    "far_future_time": _far_future,
-    "wrong_types": _wrong_types,
+KINDS = ("deep", "deep_field", "nul", "big_number", "not_utf8", "oversize", "far_time", "wrong_types")
+# (text field, number field, time field) of each topic's event in the campaign's templates
+FIELDS = {
+    CASE_SUBMITTED.name: ("data.summary", "data.people_count", "data.received_at"),
+    CASE_RECEIVED.name: ("data.summary", "data.people_count", "data.received_at"),
+    CASE_ROUTED.name: ("data.decision.trace.0", "data.people_count", "data.routed_at"),
+    CASE_LIFECYCLE.name: ("data.reason", "data.days", "data.at"),
+    CASE_STATUS.name: ("data.cause.event_id", "data.version", "data.cause.at"),
 }
 
 
 def poison_records(run: str, upstream_source: str, round_: int = 0) -> list[Poison]:
-    """One record of every kind on every input topic."""
+    """One record of every kind on every topic a service consumes."""
     found = []
     for topic in INPUT_TOPICS:
-        for kind, make in KINDS.items():
+        text_field, number_field, time_field = FIELDS[topic]
+        for kind in KINDS:
             case_id = f"{PREFIX}{run}-{round_}-{topic.split('.')[1]}-{kind}"
-            value = make(_envelope(topic, case_id, upstream_source), topic)
+            good = _envelope(topic, case_id, upstream_source)
+            value = variants(good, text_field=text_field, number_field=number_field, time_field=time_field)[kind]
             found.append(Poison(kind, topic, case_id, Outgoing(topic, value, key=case_id.encode())))
     return found

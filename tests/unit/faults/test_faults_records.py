@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -26,28 +27,38 @@ def test_each_poison_is_wrong_in_its_own_way(topic: str) -> None:
     def value(kind: str) -> bytes:
         return RECORDS[f"{topic}/{kind}"].record.value
 
-    assert value("deep_json") == b"[" * poison.DEPTH + b"]" * poison.DEPTH
-    assert b"[" * poison.DEPTH in value("deep_in_field") and value("deep_in_field").startswith(b"{")
-    assert b"9" * poison.DIGITS in value("huge_number")
-    assert len(value("oversize")) == poison.OVERSIZE
+    assert value("deep") == poison.DEEP
+    assert poison.DEEP in value("deep_field") and value("deep_field").startswith(b"{")
+    assert b"9" * poison.DIGITS in value("big_number")
+    assert len(value("oversize")) > poison.OVERSIZE_BYTES
     with pytest.raises(UnicodeDecodeError):
         value("not_utf8").decode()
     refusals = {
-        "deep_json": "too_deep",
-        "deep_in_field": "too_deep",
+        "deep": "too_deep",
+        "deep_field": "too_deep",
         "nul": "control_character",
-        "huge_number": "number_out_of_range",
+        "big_number": "number_out_of_range",
         "not_utf8": "not_utf8",
         "oversize": "too_large",
     }
     for kind, code in refusals.items():
         with pytest.raises(bounded.Refused) as refused:
-            bounded.load_json(value(kind), bounded.Limits(max_bytes=900_000))
+            bounded.load_json(value(kind), bounded.Limits(max_bytes=poison.OVERSIZE_BYTES))
         assert refused.value.code == code, kind
     # The last two are well-formed JSON: only a schema or a time window can refuse them.
-    assert poison.FAR_FUTURE in json.loads(value("far_future_time"))["time"]
-    wrong = json.loads(value("wrong_types"))["data"]
-    assert wrong[poison.count_field(topic)] in ("5", "2", 0)  # a string for a number, a number for a time
+    assert poison.FAR_TIME in value("far_time").decode()
+    text_field, number_field, _ = poison.FIELDS[topic]
+    wrong = json.loads(value("wrong_types"))
+    assert _at(wrong, number_field) == "many" and isinstance(_at(wrong, text_field), list)
+    # Apart from what is wrong, the record is its topic's event for its own poison case.
+    good = json.loads(value("far_time"))
+    assert good["data"].get("case_id", RECORDS[f"{topic}/far_time"].case_id).startswith(poison.PREFIX)
+
+
+def _at(value: Any, path: str) -> Any:
+    for name in path.split("."):
+        value = value[int(name)] if isinstance(value, list) else value[name]
+    return value
 
 
 def test_forgeries_aim_at_the_case_and_say_who_sent_them() -> None:
