@@ -1,15 +1,15 @@
 """Records an adversary (or a buggy partner) puts on a topic: one per way of breaking a consumer.
 
-`poison_records(good)` turns a valid event (as a JSON-ready dict) into named records that every consumer
-must refuse and dead-letter without stopping: nesting 100,000 deep (alone and inside a field), NUL in a
-string, a number of 100,000 digits, invalid UTF-8, a record larger than a consumer reads, a time of
-9999-12-31T23:59:59-12:00 (which cannot be expressed in UTC), and wrong types.
+The corpus is the fault campaign's (services.faults.poison.variants: one copy for both). Here are the
+valid events the consumers' tests start from; `poison_records(good)` turns one (a JSON-ready dict) into
+named records that every consumer must refuse and dead-letter without stopping: nesting 100,000 deep
+(alone and inside a field), NUL in a string, a number of 100,000 digits, invalid UTF-8, a record larger
+than a consumer reads, a time of 9999-12-31T23:59:59-12:00 (which cannot be expressed in UTC), and
+wrong types.
 """
 
 from __future__ import annotations
 
-import copy
-import json
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,45 +17,8 @@ from typing import Any
 from services.common.envelope import wrap
 from services.common.lifecycle import LIFECYCLE_TYPE, LifecycleBody, parse_lifecycle
 from services.common.schemas import Decision, Location, ReceivedCase, RoutedCase
+from services.faults.poison import variants as poison_records
 from services.intake.identity import id_number_check_char
-
-DEEP = b"[" * 100_000 + b"]" * 100_000
-FAR_TIME = "9999-12-31T23:59:59-12:00"
-OVERSIZE_BYTES = 600 * 1024  # above services.common.kafka.RECORD_LIMITS, below what Kafka takes
-
-
-def _set(body: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
-    body = copy.deepcopy(body)
-    *parents, last = path.split(".")
-    target: Any = body
-    for name in parents:
-        target = target[int(name)] if isinstance(target, list) else target[name]
-    if isinstance(target, list):
-        target[int(last)] = value
-    else:
-        target[last] = value
-    return body
-
-
-def _encode(body: dict[str, Any]) -> bytes:
-    return json.dumps(body, ensure_ascii=False).encode()
-
-
-def poison_records(good: dict[str, Any], *, text_field: str, number_field: str, time_field: str) -> dict[str, bytes]:
-    """`text_field` holds a string, `number_field` a number and `time_field` a time in `good` (dotted paths)."""
-    marker = "\u2603POISON\u2603"
-    number_key = f'"{number_field.rsplit(".", 1)[-1]}": '.encode()
-    with_marker = _encode(_set(good, text_field, marker))
-    return {
-        "deep": DEEP,
-        "deep_field": with_marker.replace(json.dumps(marker, ensure_ascii=False).encode(), DEEP),
-        "nul": _encode(_set(good, text_field, "a\u0000b")),
-        "big_number": _encode(_set(good, number_field, 0)).replace(number_key + b"0", number_key + b"9" * 100_000),
-        "not_utf8": with_marker.replace("\u2603".encode(), b"\xff\xfe", 1),
-        "oversize": _encode(_set(good, text_field, "x" * OVERSIZE_BYTES)),
-        "far_time": _encode(_set(good, time_field, FAR_TIME)),
-        "wrong_types": _encode(_set(_set(good, number_field, "many"), text_field, ["not", "a", "string"])),
-    }
 
 
 def received_body(case_id: str, at: datetime) -> dict[str, Any]:
