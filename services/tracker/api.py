@@ -19,14 +19,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
 
+from services.access.scopes import CASE_ID_PATTERN, UNIT_PATTERN
 from services.common.envelope import deterministic_id
-from services.common.regions import official_regions
+from services.common.error_body import ErrorBody
+from services.common.field_errors import FieldError, field_error, field_errors_from_pydantic
+from services.common.paging import decode_cursor, encode_cursor
+from services.common.regions import official_regions, region_known
 from services.common.topics import CASE_LIFECYCLE
-from services.intake.api_models import ErrorBody
-from services.intake.auth import CASE_ID_PATTERN, UNIT_PATTERN
-from services.intake.checks import region_known
-from services.intake.errors import FieldError, field_error, field_errors_from_pydantic
-from services.intake.views import decode_cursor, encode_cursor
 from services.tracker import actions, readmodel, store
 from services.tracker.auth import Client, acting_unit, readable, subtree_filter, subtree_in_scope, unit_in_scope
 from services.tracker.consumer import lifecycle_envelope
