@@ -101,23 +101,30 @@ class ValidationContext:
         extra_categories: Iterable[str] = (),
         now: datetime | None = None,
     ) -> ValidationContext:
-        categories = frozenset(CATEGORIES).union(_deployment_categories, extra_categories)
-        return cls(regions or official_regions(), categories, now, _deployment_directory)
+        categories = frozenset(CATEGORIES).union(_in_force.categories, extra_categories)
+        return cls(regions or official_regions(), categories, now, _in_force.directory)
 
     def current_time(self) -> datetime:
         return self.now or datetime.now(UTC)
 
 
-_deployment_categories: frozenset[str] = frozenset()
-_deployment_directory: UnitDirectory | None = None
+@dataclass(frozen=True)
+class RulesInForce:
+    """What rules/ adds to intake's checks: the categories rules/categories.yaml adds to DOMAIN.md §4.2's,
+    and the organisation directory (None: not read, only a unit's region is checked)."""
+
+    categories: frozenset[str] = frozenset()
+    directory: UnitDirectory | None = None
+
+
+# The one holder of what was read; its one setter is `use_rules`.
+_in_force = RulesInForce()
 
 
 def use_rules(categories: Iterable[str], directory: UnitDirectory | None) -> None:
-    """The categories the deployment's rules/categories.yaml adds to DOMAIN.md §4.2's and its organisation
-    directory (set at start and when rules/ changes)."""
-    global _deployment_categories, _deployment_directory
-    _deployment_categories = frozenset(categories)
-    _deployment_directory = directory
+    """Check against these from now on (IntakeService: at start and whenever rules/ changes)."""
+    global _in_force
+    _in_force = RulesInForce(frozenset(categories), directory)
     default_context.cache_clear()
 
 
