@@ -19,7 +19,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
 
-from services.access.scopes import CASE_ID_PATTERN, UNIT_PATTERN
+from services.access.scopes import (
+    CASE_ID_PATTERN,
+    UNIT_PATTERN,
+    Client,
+    subtree_filter,
+    subtree_in_scope,
+    unit_in_scope,
+)
 from services.common.envelope import deterministic_id
 from services.common.error_body import ErrorBody
 from services.common.field_errors import FieldError, field_error, field_errors_from_pydantic
@@ -27,7 +34,7 @@ from services.common.paging import decode_cursor, encode_cursor
 from services.common.regions import official_regions, region_known
 from services.common.topics import CASE_LIFECYCLE
 from services.tracker import actions, readmodel, store
-from services.tracker.auth import Client, acting_unit, readable, subtree_filter, subtree_in_scope, unit_in_scope
+from services.tracker.auth import acting_unit, readable
 from services.tracker.consumer import lifecycle_envelope
 from services.tracker.engine import Applied, Duplicate, Held, Incoming, decide
 

@@ -18,19 +18,8 @@ from collections.abc import Iterable
 import asyncpg
 
 from services.access import registry
-from services.access.scopes import Client, case_readable, subtree_filter, subtree_in_scope, unit_in_scope
+from services.access.scopes import Client, case_readable, unit_in_scope
 from services.tracker.records import Row
-
-__all__ = [
-    "Client",
-    "Registry",
-    "acting_unit",
-    "case_readable",
-    "readable",
-    "subtree_filter",
-    "subtree_in_scope",
-    "unit_in_scope",
-]
 
 
 class Registry:
