@@ -13,7 +13,7 @@ from typing import Literal
 from prometheus_client import Counter, Histogram
 from pydantic import BaseModel
 
-from services.intake.errors import MESSAGES, FieldError
+from services.common.field_errors import MESSAGES, FieldError
 from services.intake.submission import Submission
 
 Via = Literal["http", "http_batch", "kafka"]
