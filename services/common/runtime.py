@@ -8,7 +8,7 @@ import logging
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import uvicorn
 from aiokafka.structs import ConsumerRecord
@@ -79,6 +79,38 @@ def configure_logging(settings: Settings) -> None:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
     log_repeats.install(settings.log_repeat_interval, settings.log_repeat_burst)
+
+
+class Service(Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+def service_app(
+    service: Service,
+    *,
+    title: str,
+    description: str = "",
+    chores: Callable[[], list[Coroutine[Any, Any, Any]]] = list,
+    stalled: Callable[[], list[str]] | None = None,
+) -> FastAPI:
+    """The one app factory of the services: the service started and stopped with the app, its background
+    chores running in between, `/healthz` and `/metrics`; the caller adds its own routes."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await service.start()
+        try:
+            async with running(*chores()):
+                yield
+        finally:
+            await service.stop()
+
+    app = FastAPI(title=title, version="1", description=description, lifespan=lifespan)
+    app.state.service = service
+    mount_operational_routes(app, stalled=stalled)
+    return app
 
 
 def mount_operational_routes(

@@ -4,9 +4,8 @@ where they stand in from the tracker's `case.status`."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
@@ -27,7 +26,7 @@ from services.common.field_errors import field_error
 from services.common.http_edge import install_edge
 from services.common.kafka import make_broker, publish, raw_body
 from services.common.progress import ConsumerProgress, assignment_of, stalled_groups
-from services.common.runtime import mount_operational_routes, on_changes, records_of, running
+from services.common.runtime import on_changes, records_of, service_app
 from services.common.settings import Settings
 from services.common.topics import CASE_STATUS, CASE_SUBMITTED, DEADLETTER, ensure_topics
 from services.intake import checks, metrics, partners
@@ -247,34 +246,22 @@ class IntakeService:
 
 def create_app(settings: Settings) -> FastAPI:
     service = IntakeService(settings)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await service.start()
-        try:
-            async with running(
-                service.connect_then_relay(),
-                watch_backlog(service.pool),
-                run_purge(service.pool, Retention.from_settings(settings)),
-                service.watch_progress(),
-                on_changes(settings.rules_dir, service.read_rules, log),
-            ):
-                yield
-        finally:
-            await service.stop()
-
-    app = FastAPI(
+    app = service_app(
+        service,
         title="xinfang intake 信访受理",
-        version="1",
         description=API_DESCRIPTION,
-        lifespan=lifespan,
+        chores=lambda: [
+            service.connect_then_relay(),
+            watch_backlog(service.pool),
+            run_purge(service.pool, Retention.from_settings(settings)),
+            service.watch_progress(),
+            on_changes(settings.rules_dir, service.read_rules, log),
+        ],
+        stalled=lambda: stalled_groups(service.progress),
     )
-    app.state.service = service
-    mount_operational_routes(app, stalled=lambda: stalled_groups(service.progress))
     install_api(app, settings)
     install_edge(app, settings, larger_bodies=[BATCH_PATH])
     return app
-
 
 API_DESCRIPTION = """\
 登记信访事项（来信、来访、网上、来电、电子邮件、领导信箱、上级转送、上级交办），查询办理状态和路由结果，

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +26,7 @@ from prometheus_client import REGISTRY
 
 from services.common.kafka import client_options, make_broker
 from services.common.progress import ConsumerProgress, assignment_of, stalled_groups
-from services.common.runtime import mount_operational_routes, on_changes, running
+from services.common.runtime import on_changes, service_app
 from services.common.settings import Settings
 from services.common.topics import ALL_TOPICS, CASE_RECEIVED, CASE_ROUTED, DEADLETTER, Topic, ensure_topics
 from services.router import metrics
@@ -208,17 +208,9 @@ def settle() -> None:
 def create_app(settings: Settings) -> FastAPI:
     service = RouterService(settings)
     settle()
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await service.start()
-        try:
-            async with running(service.progress.watch()):
-                yield
-        finally:
-            await service.stop()
-
-    app = FastAPI(title="xinfang router", lifespan=lifespan)
-    app.state.service = service
-    mount_operational_routes(app, stalled=lambda: stalled_groups([service.progress]))
-    return app
+    return service_app(
+        service,
+        title="xinfang router",
+        chores=lambda: [service.progress.watch()],
+        stalled=lambda: stalled_groups([service.progress]),
+    )

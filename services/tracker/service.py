@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import socket
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from services.common.envelope import Envelope
 from services.common.http_edge import install_edge
 from services.common.kafka import make_broker, make_producer, publish, raw_body, send_all
 from services.common.progress import ConsumerProgress, assignment_of, stalled_groups
-from services.common.runtime import every, mount_operational_routes, records_of, running
+from services.common.runtime import every, records_of, service_app
 from services.common.settings import Settings
 from services.common.signing import service_signer
 from services.common.topics import CASE_LIFECYCLE, CASE_RECEIVED, CASE_ROUTED, ensure_topics
@@ -169,33 +168,21 @@ class TrackerService:
 
 def create_app(settings: Settings) -> FastAPI:
     service = TrackerService(settings)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await service.start()
-        try:
-            async with running(
-                service.run_scanner(),
-                service.progress.watch(),
-                gauges.keep_fresh(service.pool, service.progress, settings.tracker_gauge_interval),
-                service.reloader.watch(),
-            ):
-                yield
-        finally:
-            await service.stop()
-
-    app = FastAPI(
+    app = service_app(
+        service,
         title="xinfang tracker 信访事项跟踪",
-        version="1",
         description=API_DESCRIPTION,
-        lifespan=lifespan,
+        chores=lambda: [
+            service.run_scanner(),
+            service.progress.watch(),
+            gauges.keep_fresh(service.pool, service.progress, settings.tracker_gauge_interval),
+            service.reloader.watch(),
+        ],
+        stalled=lambda: stalled_groups([service.progress]),
     )
-    app.state.service = service
-    mount_operational_routes(app, stalled=lambda: stalled_groups([service.progress]))
     install_api(app, service)
     install_edge(app, settings, check_json=True)
     return app
-
 
 API_DESCRIPTION = """\
 为没有自有办理系统的单位记录办理环节（受理、不予受理、延期、中止、恢复、答复、复查、复核），并查询本单位及下级单位
