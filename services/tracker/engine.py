@@ -31,7 +31,6 @@ from services.common.schemas import ReceivedCase, RoutedCase
 from services.tracker import units
 from services.tracker.clock import Clock, ClockError
 from services.tracker.lifecycle import (
-    CaseStage,
     CaseState,
     ExtensionRecord,
     PauseRecord,
@@ -41,6 +40,7 @@ from services.tracker.lifecycle import (
 )
 from services.tracker.policy import DeadlinePolicy, PolicyError, Stage
 from services.tracker.records import ClockWrite, PolicyResolver, StoredClock, clock_write
+from services.tracker.stages import CaseStage
 from services.tracker.timeline import ClockBook, TimelineError, TimelineEvent, open_case, step
 
 TRACKER_ACTOR = "tracker"
