@@ -37,6 +37,8 @@ Stage = Literal[
 STAGES: tuple[Stage, ...] = get_args(Stage)
 # The petitioner's windows: their lapse is not a breach by anyone, it concludes the stage; nobody is alerted.
 WINDOWS: tuple[Stage, ...] = ("review_window", "rereview_window")
+# The clocks of the review chain, from the reply on (a case cannot be reassigned once one exists).
+REVIEW_CLOCKS: tuple[Stage, ...] = ("review_window", "review", "rereview_window", "rereview")
 # Reports owed upward, by `reported.report` kind.
 REPORT_CLOCK: dict[str, Stage] = {"urgent": "urgent_report", "assignment": "assignment_report"}
 

@@ -55,6 +55,7 @@ from services.tracker.stages import (
     OPENED_BY,
     RECEIPT_OPENS,
     REPORT_CLOCK,
+    REVIEW_CLOCKS,
     ROUTING_CLOSES,
     ROUTING_DELIVERY_OPENS,
     STAGES,
@@ -296,14 +297,14 @@ def step(run: ClockBook, ev: TimelineEvent, received_at: datetime) -> None:
         return
     rule = EVENTS[kind]
     opens = rule.opens
-    if kind == "delivered" and "accept" in run.clocks:
+    if kind == "delivered" and any(s in run.clocks for s in opens):
         opens = ()  # routing already delivered it (disposition handle): the accept clock runs on
     elif kind in ("accepted", "rejected"):
         _implied_accept(run, t, received_at)
         if not run.running("accept"):
             raise TimelineError(f"the accept stage already ended; {kind} again?")
     elif kind == "reassigned":
-        if any(s in run.clocks for s in ("review_window", "review", "rereview_window", "rereview")):
+        if any(s in run.clocks for s in REVIEW_CLOCKS):
             raise TimelineError("cannot reassign after the reply")
     elif rule.unit_clock is not None:
         _unit_clock(run, ev, rule.unit_clock)
