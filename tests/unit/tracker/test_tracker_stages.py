@@ -22,6 +22,8 @@ from tracker_helpers import local
 
 from services.common.lifecycle import LifecycleEvent, Reported
 from services.common.schemas import Disposition, ReceivedCase, RoutedCase
+from services.dashboards import sql
+from services.report import vocabulary
 from services.tracker import readmodel
 from services.tracker.deadlines import DeadlinePolicies, Timeline, evaluate_timeline
 from services.tracker.engine import Applied, Refused, state_of
@@ -85,6 +87,12 @@ def test_petition_statuses_follow_the_ends() -> None:
     for stage in CASE_STAGES:
         assert status_of_event(stage) == petition_status(stage)
         assert (petition_status(stage) == "open") == (stage not in TERMINAL and stage != "rereviewed"), stage
+
+
+def test_the_reports_and_dashboards_name_every_stage_in_the_tables_order() -> None:
+    assert tuple(vocabulary.CASE_STAGES) == CASE_STAGES
+    assert tuple(vocabulary.STAGES) == STAGES
+    assert sql.WINDOW_STAGES == "('review_window', 'rereview_window')"
 
 
 # --- walking a case through the engine ----------------------------------------------------------------
