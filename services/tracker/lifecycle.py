@@ -4,6 +4,8 @@ received → routed → delivered → accepted → replied (review window) → r
 → rereview_requested → rereviewed → concluded. Routing dispositions merge, divert_legal, redirect and
 reject_concluded end the case at routing; rejected (不予受理) and withdrawn end it later. reassigned
 sends the case back to the accept stage with the new unit. No I/O: the caller stores the state.
+Which event is legal where, the stage it reaches, the clocks it opens and closes and what ends a case
+are the table in services/tracker/stages.py; this module applies it.
 
 Disposition `handle` (本机关办理): the receiving unit is the handling unit and already has the case,
 so routing counts as delivery: the case goes straight to `delivered` and the accept clock starts at

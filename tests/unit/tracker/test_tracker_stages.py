@@ -27,7 +27,7 @@ from services.report import vocabulary
 from services.tracker import readmodel
 from services.tracker.deadlines import DeadlinePolicies, Timeline, evaluate_timeline
 from services.tracker.engine import Applied, Refused, state_of
-from services.tracker.lifecycle import ALLOWED_FROM, TERMINAL
+from services.tracker.lifecycle import ALLOWED_FROM
 from services.tracker.records import SUPERSEDED, PolicyResolver
 from services.tracker.stages import (
     CASE_STAGES,
@@ -42,6 +42,7 @@ from services.tracker.stages import (
     ROUTING_CLOSES,
     ROUTING_DELIVERY_OPENS,
     STAGES,
+    TERMINAL,
     UNIT_CLOCK,
     URGENT_OPENS,
     WINDOWS,
