@@ -9,6 +9,7 @@ local dates first.
 from __future__ import annotations
 
 from services.report.vocabulary import MEASURES
+from services.tracker.stages import WINDOWS
 
 # FROM-clause items giving `d` (the deployment) and `p` (p_from, p_to: the dashboard's range as local dates).
 PERIOD = """tracker.deployment d
@@ -17,7 +18,7 @@ CROSS JOIN LATERAL (
            ($__timeTo()::timestamptz AT TIME ZONE d.timezone)::date AS p_to
 ) p"""
 
-WINDOW_STAGES = "('review_window', 'rereview_window')"
+WINDOW_STAGES = "(" + ", ".join(f"'{stage}'" for stage in WINDOWS) + ")"
 
 
 def period_statistics(*columns: str) -> str:

@@ -19,6 +19,7 @@ from services.common.lifecycle import LifecycleEvent, PauseReason, ReportKind, p
 from services.common.schemas import UnitId
 from services.tracker import units
 from services.tracker.engine import CaseRecord
+from services.tracker.stages import UNIT_SIDE
 
 ActionName = Literal[
     "deliver",
@@ -137,7 +138,7 @@ def _candidates(action: str, record: CaseRecord, requested: str | None) -> list[
         running = [
             stored
             for stage, stored in record.clocks.items()
-            if stage in ("accept", "handle", "review", "rereview") and stored.clock.completed_at is None
+            if stage in UNIT_SIDE and stored.clock.completed_at is None
         ]
         latest = max(running, key=lambda stored: stored.clock.started_at, default=None)
         return [latest.unit if latest is not None else handling]

@@ -21,12 +21,13 @@ from typing import Literal, get_args
 from zoneinfo import ZoneInfo
 
 from services.tracker.policy import DeadlinePolicy, PolicyError, Stage, StagePolicy
+from services.tracker.stages import WINDOWS
 
 Status = Literal["pending", "open", "due_soon", "overdue", "met", "late", "paused"]
 STATUSES: tuple[Status, ...] = get_args(Status)
 
 # Petitioner-side windows: their lapse is not a breach by anyone, it concludes the stage.
-WINDOW_STAGES: frozenset[str] = frozenset({"review_window", "rereview_window"})
+WINDOW_STAGES: frozenset[str] = frozenset(WINDOWS)
 
 _DAY = timedelta(days=1)
 

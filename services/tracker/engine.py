@@ -31,7 +31,6 @@ from services.common.schemas import ReceivedCase, RoutedCase
 from services.tracker import units
 from services.tracker.clock import Clock, ClockError
 from services.tracker.lifecycle import (
-    CaseStage,
     CaseState,
     ExtensionRecord,
     PauseRecord,
@@ -41,6 +40,7 @@ from services.tracker.lifecycle import (
 )
 from services.tracker.policy import DeadlinePolicy, PolicyError, Stage
 from services.tracker.records import ClockWrite, PolicyResolver, StoredClock, clock_write
+from services.tracker.stages import EVENTS, WINDOWS, CaseStage
 from services.tracker.timeline import ClockBook, TimelineError, TimelineEvent, open_case, step
 
 TRACKER_ACTOR = "tracker"
@@ -56,7 +56,10 @@ _STAMPS: dict[str, str] = {
     "rereview_requested": "rereview_requested_at",
     "rereviewed": "rereviewed_at",
 }
-_WINDOW_OF_REQUEST: dict[str, Stage] = {"review_requested": "review_window", "rereview_requested": "rereview_window"}
+# The petitioner's requests, by the window each answers.
+_WINDOW_OF_REQUEST: dict[str, Stage] = {
+    kind: rule.finishes for kind, rule in EVENTS.items() if rule.finishes is not None and rule.finishes in WINDOWS
+}
 
 
 @dataclass(frozen=True)
@@ -370,7 +373,7 @@ def _responsible_unit(stage: Stage, row: Mapping[str, Any]) -> str | None:
     if stage == "rereview":
         reviewer = row.get("review_unit") or (units.supervisor(handling) if handling else None)
         return row.get("rereview_unit") or (units.supervisor(reviewer) if reviewer else None)
-    if stage in ("review_window", "rereview_window"):
+    if stage in WINDOWS:
         return None  # the petitioner's window: nobody is alerted
     return handling
 

@@ -20,6 +20,7 @@ from prometheus_client import Gauge
 from services.common.progress import ConsumerProgress
 from services.common.runtime import every
 from services.tracker import metrics, units
+from services.tracker.stages import WINDOWS
 
 log = logging.getLogger("xf.tracker.gauges")
 
@@ -62,7 +63,7 @@ async def refresh_database_gauges(pool: asyncpg.Pool, now: datetime | None = Non
         stage, level = row["stage"], row["level"]
         running[(stage,)] += row["running"]
         paused[(stage,)] += row["paused"]
-        if stage in ("review_window", "rereview_window"):
+        if stage in WINDOWS:
             continue  # the petitioner's windows are nobody's deadline
         due_soon[(stage, level)] += row["due_soon"]
         overdue[(stage, level)] += row["overdue"]

@@ -4,6 +4,8 @@ received → routed → delivered → accepted → replied (review window) → r
 → rereview_requested → rereviewed → concluded. Routing dispositions merge, divert_legal, redirect and
 reject_concluded end the case at routing; rejected (不予受理) and withdrawn end it later. reassigned
 sends the case back to the accept stage with the new unit. No I/O: the caller stores the state.
+Which event is legal where, the stage it reaches, the clocks it opens and closes and what ends a case
+are the table in services/tracker/stages.py; this module applies it.
 
 Disposition `handle` (本机关办理): the receiving unit is the handling unit and already has the case,
 so routing counts as delivery: the case goes straight to `delivered` and the accept clock starts at
@@ -27,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Literal, get_args
+from typing import Literal
 
 from services.common.lifecycle import (
     Extended,
@@ -38,29 +40,24 @@ from services.common.lifecycle import (
     Reported,
 )
 from services.common.schemas import Channel, Disposition, ReceivedCase, RoutedCase
-from services.tracker.policy import DeadlinePolicies, DeadlinePolicy, PolicyError, Stage
+from services.tracker.policy import DeadlinePolicies, DeadlinePolicy, PolicyError
+from services.tracker.stages import (
+    ASSIGNMENT_OPENS,
+    DELIVERING_DISPOSITION,
+    ENDING_DISPOSITIONS,
+    EVENTS,
+    MAIN_LINE,
+    RECEIPT_OPENS,
+    REPORT_CLOCK,
+    ROUTING_CLOSES,
+    ROUTING_DELIVERY_OPENS,
+    TERMINAL,
+    UNIT_CLOCK,
+    URGENT_OPENS,
+    CaseStage,
+    Stage,
+)
 
-MainStage = Literal[  # the main line, in order
-    "received",
-    "routed",
-    "delivered",
-    "accepted",
-    "replied",
-    "review_requested",
-    "reviewed",
-    "rereview_requested",
-    "rereviewed",
-    "concluded",
-]
-CaseStage = Literal[
-    MainStage,
-    "rejected",
-    "withdrawn",
-    "merged",
-    "diverted",
-    "redirected",
-    "reject_concluded",
-]
 RefusalKind = Literal[
     "unknown_case",
     "wrong_case",
@@ -75,81 +72,8 @@ RefusalKind = Literal[
 ]
 
 # A state's rank on the main line tells "not yet" (premature) from "no longer" (illegal).
-MAIN_LINE: tuple[CaseStage, ...] = get_args(MainStage)
 _RANK = {stage: i for i, stage in enumerate(MAIN_LINE)}
-TERMINAL: frozenset[CaseStage] = frozenset(
-    {"concluded", "rejected", "withdrawn", "merged", "diverted", "redirected", "reject_concluded"}
-)
-_ENDING_DISPOSITIONS: dict[Disposition, CaseStage] = {
-    "merge": "merged",
-    "divert_legal": "diverted",
-    "redirect": "redirected",
-    "reject_concluded": "reject_concluded",
-}
-# Stages whose clock the handling unit runs, and so can pause or extend.
-_UNIT_CLOCK: dict[CaseStage, Stage] = {
-    "delivered": "accept",
-    "accepted": "handle",
-    "review_requested": "review",
-    "rereview_requested": "rereview",
-}
-_NON_TERMINAL: frozenset[CaseStage] = frozenset(MAIN_LINE) - TERMINAL
-_AFTER_REPLY: frozenset[CaseStage] = frozenset(
-    {"replied", "review_requested", "reviewed", "rereview_requested", "rereviewed", "concluded"}
-)
-ALLOWED_FROM: dict[str, frozenset[CaseStage]] = {
-    "delivered": frozenset({"routed"}),
-    "accepted": frozenset({"routed", "delivered"}),
-    "rejected": frozenset({"routed", "delivered"}),
-    "extended": frozenset(_UNIT_CLOCK),
-    "paused": frozenset(_UNIT_CLOCK),
-    "resumed": frozenset(_UNIT_CLOCK),
-    "replied": frozenset({"accepted"}),
-    "review_requested": frozenset({"replied"}),
-    "reviewed": frozenset({"review_requested"}),
-    "rereview_requested": frozenset({"reviewed"}),
-    "rereviewed": frozenset({"rereview_requested"}),
-    "concluded": frozenset({"replied", "reviewed", "rereviewed"}),
-    "reassigned": frozenset({"routed", "delivered", "accepted"}),
-    "withdrawn": _NON_TERMINAL,
-    "feedback": _AFTER_REPLY,
-    "reported": frozenset(MAIN_LINE) | TERMINAL,
-}
-# Stage reached by each main-line event (events absent here keep the stage).
-_NEXT: dict[str, CaseStage] = {
-    "delivered": "delivered",
-    "accepted": "accepted",
-    "rejected": "rejected",
-    "replied": "replied",
-    "review_requested": "review_requested",
-    "reviewed": "reviewed",
-    "rereview_requested": "rereview_requested",
-    "rereviewed": "rereviewed",
-    "concluded": "concluded",
-    "reassigned": "delivered",
-    "withdrawn": "withdrawn",
-}
-# Clocks each event stops and starts (the timeline evaluation gives their exact times).
-_CLOSES: dict[str, tuple[Stage, ...]] = {
-    "delivered": ("route",),
-    "accepted": ("route", "accept"),
-    "rejected": ("route", "accept"),
-    "replied": ("handle", "assignment_report"),
-    "review_requested": ("review_window",),
-    "reviewed": ("review",),
-    "rereview_requested": ("rereview_window",),
-    "rereviewed": ("rereview",),
-    "reassigned": ("route", "accept", "handle"),
-}
-_OPENS: dict[str, tuple[Stage, ...]] = {
-    "delivered": ("accept",),
-    "accepted": ("handle",),
-    "replied": ("review_window",),
-    "review_requested": ("review",),
-    "reviewed": ("rereview_window",),
-    "rereview_requested": ("rereview",),
-    "reassigned": ("accept",),
-}
+ALLOWED_FROM: dict[str, frozenset[CaseStage]] = {kind: rule.allowed_from for kind, rule in EVENTS.items()}
 
 
 @dataclass(frozen=True)
@@ -232,7 +156,7 @@ def apply(
 def _received(state: CaseState | None, event: ReceivedCase) -> Transition | Refusal:
     if state is not None:
         return Refusal("duplicate", "the case was already received", event.case_id, "received")
-    opens: tuple[Stage, ...] = ("route", "assignment_report") if event.assignment else ("route",)
+    opens: tuple[Stage, ...] = (*RECEIPT_OPENS, ASSIGNMENT_OPENS) if event.assignment else RECEIPT_OPENS
     new = CaseState(
         case_id=event.case_id,
         stage="received",
@@ -266,15 +190,15 @@ def _routed(state: CaseState | None, event: RoutedCase, policies: DeadlinePolici
         report_within_hours=decision.report_within_hours,
         stage_since=event.routed_at,
     )
-    ending = _ENDING_DISPOSITIONS.get(decision.disposition)
+    ending = ENDING_DISPOSITIONS.get(decision.disposition)
     if ending is not None:
         closes = tuple(sorted(state.open_clocks))
         return Transition(replace(routed, stage=ending, open_clocks=frozenset()), "routed", closes=closes)
-    delivered = decision.disposition == "handle"
-    opens: tuple[Stage, ...] = ("accept",) if delivered else ()
+    delivered = decision.disposition == DELIVERING_DISPOSITION
+    opens: tuple[Stage, ...] = ROUTING_DELIVERY_OPENS if delivered else ()
     if decision.report_within_hours:
-        opens = (*opens, "urgent_report")
-    closes = ("route",) if "route" in state.open_clocks else ()
+        opens = (*opens, URGENT_OPENS)
+    closes = tuple(s for s in ROUTING_CLOSES if s in state.open_clocks)
     stage: CaseStage = "delivered" if delivered else "routed"
     new = replace(routed, stage=stage, open_clocks=(state.open_clocks - set(closes)) | set(opens))
     return Transition(new, "routed", opens=opens, closes=closes)
@@ -295,7 +219,7 @@ def _lifecycle(state: CaseState | None, event: LifecycleEvent) -> Transition | R
     if event.at < state.received_at:
         return refuse("illegal", f"{kind} at {event.at.isoformat()} is before the case was received")
 
-    if kind == "delivered" and state.stage == "delivered" and state.disposition == "handle":
+    if kind == "delivered" and state.stage == "delivered" and state.disposition == DELIVERING_DISPOSITION:
         # Routing already delivered a `handle` case; the unit's own system confirming it changes nothing.
         return Transition(replace(state, seen_event_ids=state.seen_event_ids | {event.event_id}), kind)
 
@@ -308,16 +232,16 @@ def _lifecycle(state: CaseState | None, event: LifecycleEvent) -> Transition | R
         return checked
 
     new = _record(state, event)
+    rule = EVENTS[kind]
     closes: tuple[Stage, ...]
-    opens: tuple[Stage, ...]
-    if kind in ("concluded", "withdrawn"):
-        closes, opens = tuple(sorted(state.open_clocks)), ()
+    opens: tuple[Stage, ...] = rule.opens
+    if rule.closes_all:
+        closes = tuple(sorted(state.open_clocks))
     elif isinstance(event, Reported):
-        stage: Stage = "urgent_report" if event.report == "urgent" else "assignment_report"
-        closes, opens = ((stage,) if stage in state.open_clocks else ()), ()
+        stage = REPORT_CLOCK[event.report]
+        closes = (stage,) if stage in state.open_clocks else ()
     else:
-        closes = tuple(s for s in _CLOSES.get(kind, ()) if s in state.open_clocks)
-        opens = _OPENS.get(kind, ())
+        closes = tuple(s for s in rule.closes if s in state.open_clocks)
     new = replace(new, open_clocks=(new.open_clocks - set(closes)) | set(opens))
     return Transition(new, kind, opens=opens, closes=closes)
 
@@ -345,7 +269,7 @@ def _check_special(state: CaseState, event: LifecycleEvent, refuse: _Refuse) -> 
 
 
 def _check_extension(state: CaseState, event: Extended, refuse: _Refuse) -> Refusal | None:
-    stage = _UNIT_CLOCK[state.stage]
+    stage = UNIT_CLOCK[state.stage]
     if state.policy is None:
         return refuse("extension_bound", "no deadline policy recorded for the case; cannot check the bound")
     if not state.policy.has(stage):
@@ -372,13 +296,13 @@ def _record(state: CaseState, event: LifecycleEvent) -> CaseState:
     kind = event.type
     pauses = state.pauses
     if isinstance(event, Paused):
-        pauses = (*pauses, PauseRecord(_UNIT_CLOCK[state.stage], event.at, event.reason))
-    elif state.paused and (kind == "resumed" or kind in _NEXT):
+        pauses = (*pauses, PauseRecord(UNIT_CLOCK[state.stage], event.at, event.reason))
+    elif state.paused and (kind == "resumed" or EVENTS[kind].reaches is not None):
         # Any event that moves the case on also ends an open pause.
         pauses = (*pauses[:-1], replace(pauses[-1], ended_at=event.at))
     new = replace(state, pauses=pauses, seen_event_ids=state.seen_event_ids | {event.event_id})
     if isinstance(event, Extended):
-        record = ExtensionRecord(_UNIT_CLOCK[state.stage], event.days, event.reason, event.approved_by, event.at)
+        record = ExtensionRecord(UNIT_CLOCK[state.stage], event.days, event.reason, event.approved_by, event.at)
         new = replace(new, extensions=(*new.extensions, record))
     elif isinstance(event, Feedback):
         new = replace(new, satisfied=event.satisfied)
@@ -386,6 +310,7 @@ def _record(state: CaseState, event: LifecycleEvent) -> CaseState:
         new = replace(new, reports=new.reports | {event.report})
     elif isinstance(event, Reassigned):
         new = replace(new, handling_unit=event.unit)
-    if kind in _NEXT:
-        new = replace(new, stage=_NEXT[kind], stage_since=event.at)
+    reaches = EVENTS[kind].reaches
+    if reaches is not None:
+        new = replace(new, stage=reaches, stage_since=event.at)
     return new

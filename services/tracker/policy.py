@@ -13,26 +13,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.tracker.calendar import FallbackYear, WorkCalendar
+from services.tracker.stages import STAGES as STAGES
+from services.tracker.stages import Stage as Stage
 
-Stage = Literal[
-    "route",
-    "accept",
-    "handle",
-    "review_window",
-    "review",
-    "rereview_window",
-    "rereview",
-    "assignment_report",
-    "urgent_report",
-]
-STAGES: tuple[Stage, ...] = get_args(Stage)
 CalendarKind = Literal["calendar_days", "working_days"]
 Unit = Literal["days", "hours"]
 LimitFrom = Literal["assignment.due_days", "report_within_hours"]

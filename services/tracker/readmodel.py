@@ -20,6 +20,7 @@ from services.common.schemas import Channel, Disposition, Flag, Level, Urgency
 from services.tracker import store
 from services.tracker.clock import Status
 from services.tracker.records import SUPERSEDED, PolicyResolver, Row, clock_from_row
+from services.tracker.stages import CaseStage, Stage
 from services.tracker.timeline import StageStatus
 
 NO_DEADLINE = datetime(9999, 12, 31, tzinfo=UTC)  # sorts cases without a running deadline last
@@ -30,7 +31,7 @@ class _Answer(BaseModel):
 
 
 class Deadline(_Answer):
-    stage: str = Field(description="route, accept, handle, review_window, review, rereview_window, rereview, …")
+    stage: Stage = Field(description="route, accept, handle, review_window, review, rereview_window, rereview, …")
     unit: str | None = Field(
         description="须办理该环节的单位（申请期为空）/ The unit that must act (none in a petitioner window)."
     )
@@ -50,10 +51,12 @@ class Deadline(_Answer):
 
 class CaseDeadlines(_Answer):
     case_id: str
-    stage: str = Field(description="received, routed, delivered, accepted, replied, review_requested, … concluded")
+    stage: CaseStage = Field(
+        description="received, routed, delivered, accepted, replied, review_requested, … concluded"
+    )
     stage_since: datetime | None
     closed: bool
-    outcome: str | None
+    outcome: CaseStage | None
     received_at: datetime
     channel: Channel
     category: str
@@ -90,7 +93,7 @@ class ActionAnswer(_Answer):
         "published: checked against the case and published (202), applied shortly after; otherwise what "
         "became of the same Idempotency-Key before (200)."
     )
-    stage: str | None = Field(default=None, description="记入后的环节 / The case's stage once applied.")
+    stage: CaseStage | None = Field(default=None, description="记入后的环节 / The case's stage once applied.")
 
 
 def deadlines(rows: Sequence[Row], resolver: PolicyResolver, at: datetime) -> list[Deadline]:

@@ -12,31 +12,15 @@ from services.common.envelope import Envelope, deterministic_id, wrap
 from services.common.schemas import (
     CaseStatusBody,
     DueClock,
-    PetitionStatus,
     RoutedCase,
     StatusCause,
     StatusRouting,
 )
 from services.common.topics import CASE_STATUS
 from services.tracker.engine import CaseRecord, Incoming
+from services.tracker.stages import petition_status as petition_status
 
 SOURCE = "xinfang/tracker"
-# The petitioner-facing status of each way a case ends (every other stage is `open`).
-_ENDED: dict[str, PetitionStatus] = {
-    "merged": "merged",
-    "diverted": "closed",
-    "redirected": "closed",
-    "reject_concluded": "closed",
-    "rejected": "closed",
-    "withdrawn": "closed",
-    # the re-review is the last decision: concluded at once (三级终结)
-    "rereviewed": "concluded",
-    "concluded": "concluded",
-}
-
-
-def petition_status(stage: str) -> PetitionStatus:
-    return _ENDED.get(stage, "open")
 
 
 def status_event(case: CaseRecord, incoming: Incoming) -> Envelope[CaseStatusBody]:

@@ -45,12 +45,28 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from services.common.lifecycle import LifecycleType
 from services.common.schemas import Channel, Disposition
 from services.tracker.clock import Clock, ClockError, Status
-from services.tracker.policy import STAGES, DeadlinePolicies, DeadlinePolicy, Stage
+from services.tracker.policy import DeadlinePolicies, DeadlinePolicy
+from services.tracker.stages import (
+    ASSIGNMENT_OPENS,
+    DELIVERING_DISPOSITION,
+    ENDING_DISPOSITIONS,
+    ENDING_EVENTS,
+    EVENTS,
+    OPENED_BY,
+    RECEIPT_OPENS,
+    REPORT_CLOCK,
+    REVIEW_CLOCKS,
+    ROUTING_CLOSES,
+    ROUTING_DELIVERY_OPENS,
+    STAGES,
+    UNIT_SIDE,
+    URGENT_OPENS,
+    Stage,
+    UnitClockAction,
+)
 
 # The lifecycle events of DOMAIN.md §4.5, plus `routed` (the routing decision as a timeline entry).
 TimelineEventType = Literal["routed", LifecycleType]
-
-_UNIT_SIDE: tuple[Stage, ...] = ("accept", "handle", "review", "rereview")
 
 
 class TimelineError(ValueError):
@@ -183,9 +199,6 @@ def timeline_json(timeline: Timeline, stages: list[StageStatus], tz: ZoneInfo) -
     return {"case_id": timeline.case_id, "stages": [s.to_json(tz) for s in stages]}
 
 
-ENDING_DISPOSITIONS: frozenset[str] = frozenset({"merge", "divert_legal", "redirect", "reject_concluded"})
-
-
 class ClockBook:
     """The stage clocks of one case (the latest instance of each stage), advanced event by event.
 
@@ -211,7 +224,7 @@ class ClockBook:
             self.clocks[stage] = self.clocks[stage].complete(at)
 
     def unit_side(self) -> Stage | None:
-        running: list[tuple[datetime, Stage]] = [(self.clocks[s].started_at, s) for s in _UNIT_SIDE if self.running(s)]
+        running: list[tuple[datetime, Stage]] = [(self.clocks[s].started_at, s) for s in UNIT_SIDE if self.running(s)]
         return max(running)[1] if running else None
 
 
@@ -229,18 +242,19 @@ def open_case(
     A channel-`assignment` case without due_days uses the policy's own limit if it has one; if it
     has none, `strict` raises (xf deadlines), otherwise the clock is not started (the service).
     """
-    book.start("route", received_at)
+    for stage in RECEIPT_OPENS:
+        book.start(stage, received_at)
     if assignment_days is not None:
-        book.start("assignment_report", received_at, assignment_days)
-    elif assignment_channel and book.policy.has("assignment_report"):
-        if book.policy.stage("assignment_report").limit is not None:
-            book.start("assignment_report", received_at)
+        book.start(ASSIGNMENT_OPENS, received_at, assignment_days)
+    elif assignment_channel and book.policy.has(ASSIGNMENT_OPENS):
+        if book.policy.stage(ASSIGNMENT_OPENS).limit is not None:
+            book.start(ASSIGNMENT_OPENS, received_at)
         elif strict:
             raise TimelineError("assignment.due_days: required for channel assignment")
     elif assignment_channel and strict:
         raise TimelineError("assignment.due_days: required for channel assignment")
     if report_hours is not None:
-        book.start("urgent_report", received_at, report_hours)
+        book.start(URGENT_OPENS, received_at, report_hours)
 
 
 def _run(timeline: Timeline, at: datetime, policy: DeadlinePolicy) -> dict[Stage, Clock]:
@@ -264,76 +278,81 @@ def _run(timeline: Timeline, at: datetime, policy: DeadlinePolicy) -> dict[Stage
 
 
 def step(run: ClockBook, ev: TimelineEvent, received_at: datetime) -> None:
-    """Advance the clocks by one event. Raises TimelineError or ClockError when it does not fit."""
+    """Advance the clocks by one event (as the table in services/tracker/stages.py says).
+
+    Raises TimelineError or ClockError when it does not fit.
+    """
     t = ev.at
     if t < received_at:
         raise TimelineError("at: before the case was received")
     kind = ev.type
     if run.ended_by is not None and kind not in ("feedback", "reported"):
         raise TimelineError(f"the case already ended ({run.ended_by})")
-    if kind in ("rejected", "concluded", "withdrawn"):
+    if kind in ENDING_EVENTS:
         run.ended_by = kind
-    if kind in ("routed", "delivered"):
-        run.complete("route", t)
-        if kind == "routed":
-            _routed(run, ev, received_at)
-        elif "accept" not in run.clocks:
-            run.start("accept", t)
+    if kind == "routed":
+        for stage in ROUTING_CLOSES:
+            run.complete(stage, t)
+        _routed(run, ev, received_at)
+        return
+    rule = EVENTS[kind]
+    opens = rule.opens
+    if kind == "delivered" and any(s in run.clocks for s in opens):
+        opens = ()  # routing already delivered it (disposition handle): the accept clock runs on
     elif kind in ("accepted", "rejected"):
         _implied_accept(run, t, received_at)
         if not run.running("accept"):
             raise TimelineError(f"the accept stage already ended; {kind} again?")
-        run.complete("accept", t)
-        if kind == "accepted":
-            run.start("handle", t)
     elif kind == "reassigned":
-        if any(s in run.clocks for s in ("review_window", "review", "rereview_window", "rereview")):
+        if any(s in run.clocks for s in REVIEW_CLOCKS):
             raise TimelineError("cannot reassign after the reply")
-        run.complete("route", t)
-        run.clocks.pop("handle", None)
-        run.start("accept", t)
-    elif kind in ("paused", "resumed", "extended"):
-        side = run.unit_side()
-        if side is None:
-            raise TimelineError("no running unit-side stage (accept, handle, review, rereview)")
-        clock = run.clocks[side]
-        if kind == "paused":
-            run.clocks[side] = clock.pause(t, ev.reason or "other")
-        elif kind == "resumed":
-            run.clocks[side] = clock.resume(t)
-        else:
-            if ev.days is None:
-                raise TimelineError("days: required")
-            run.clocks[side] = clock.extend(ev.days, ev.reason or "", ev.approved_by or "", t)
-    elif kind == "replied":
-        _finish_then_start(run, "handle", "review_window", t, needs="accepted")
-        run.complete("assignment_report", t)
-    elif kind == "review_requested":
-        _finish_then_start(run, "review_window", "review", t, needs="replied")
-    elif kind == "reviewed":
-        _finish_then_start(run, "review", "rereview_window", t, needs="review_requested")
-    elif kind == "rereview_requested":
-        _finish_then_start(run, "rereview_window", "rereview", t, needs="reviewed")
-    elif kind == "rereviewed":
-        _finish_then_start(run, "rereview", None, t, needs="rereview_requested")
-    elif kind in ("concluded", "withdrawn"):
-        _complete_all(run, t)
+    elif rule.unit_clock is not None:
+        _unit_clock(run, ev, rule.unit_clock)
+    elif rule.finishes is not None:
+        _check_finishes(run, rule.finishes, opens)
     elif kind == "reported":
         if ev.report is None:
             raise TimelineError("report: required (urgent or assignment)")
-        run.complete("urgent_report" if ev.report == "urgent" else "assignment_report", t)
+        run.complete(REPORT_CLOCK[ev.report], t)
+    if rule.closes_all:
+        _complete_all(run, t)
+    for stage in rule.closes:
+        if stage in rule.discards or stage in rule.opens:
+            run.clocks.pop(stage, None)  # dropped, or restarted below (reassigned: accept for the new unit)
+        else:
+            run.complete(stage, t)
+    for stage in opens:
+        run.start(stage, t)
     # feedback does not move any clock.
 
 
+def _unit_clock(run: ClockBook, ev: TimelineEvent, action: UnitClockAction) -> None:
+    """Pause, resume or extend the running unit-side clock (the one started last)."""
+    side = run.unit_side()
+    if side is None:
+        raise TimelineError("no running unit-side stage (accept, handle, review, rereview)")
+    clock = run.clocks[side]
+    if action == "pause":
+        run.clocks[side] = clock.pause(ev.at, ev.reason or "other")
+    elif action == "resume":
+        run.clocks[side] = clock.resume(ev.at)
+    else:
+        if ev.days is None:
+            raise TimelineError("days: required")
+        run.clocks[side] = clock.extend(ev.days, ev.reason or "", ev.approved_by or "", ev.at)
+
+
 def _routed(run: ClockBook, ev: TimelineEvent, received_at: datetime) -> None:
-    if ev.report_within_hours is not None and "urgent_report" not in run.clocks:
-        run.start("urgent_report", received_at, ev.report_within_hours)
+    if ev.report_within_hours is not None and URGENT_OPENS not in run.clocks:
+        run.start(URGENT_OPENS, received_at, ev.report_within_hours)
     if ev.disposition in ENDING_DISPOSITIONS:
         _complete_all(run, ev.at)
         run.ended_by = ev.disposition
-    elif ev.disposition == "handle" and "accept" not in run.clocks:
+    elif ev.disposition == DELIVERING_DISPOSITION:
         # The receiving unit handles the case itself: routing is its delivery.
-        run.start("accept", ev.at)
+        for stage in ROUTING_DELIVERY_OPENS:
+            if stage not in run.clocks:
+                run.start(stage, ev.at)
 
 
 def _complete_all(run: ClockBook, t: datetime) -> None:
@@ -350,13 +369,12 @@ def _implied_accept(run: ClockBook, t: datetime, received_at: datetime) -> None:
     run.start("accept", started)
 
 
-def _finish_then_start(run: ClockBook, finish: Stage, start: Stage | None, t: datetime, needs: str) -> None:
+def _check_finishes(run: ClockBook, finish: Stage, opens: tuple[Stage, ...]) -> None:
+    """The event answers the running `finish` clock, and starts clocks not started yet."""
     if finish not in run.clocks:
-        raise TimelineError(f"needs {needs} first")
+        raise TimelineError(f"needs {OPENED_BY[finish]} first")
     if not run.running(finish):
         raise TimelineError(f"the {finish} stage already ended")
-    if start is not None and start in run.clocks:
-        raise TimelineError(f"the {start} stage already started")
-    run.complete(finish, t)
-    if start is not None:
-        run.start(start, t)
+    for start in opens:
+        if start in run.clocks:
+            raise TimelineError(f"the {start} stage already started")
