@@ -1,4 +1,4 @@
-"""`case.alert` event bodies: deadline warnings, overdue alerts and 督办 escalations (DOMAIN.md §5).
+"""`case.alert` event bodies: deadline warnings, overdue alerts and 督办 escalations (docs/domain.md §8).
 
 The tracker raises at most one alert per stage clock, threshold and due date:
 - `warning`: the clock entered its warning lead ("3 days left"); to the responsible unit.

@@ -76,7 +76,7 @@ class Directory:
 
     def above_unit(self, unit: str) -> str | None:
         """Who decides a complaint about `unit` when its category's department gives no other unit
-        (DOMAIN.md §4.5b): its supervising unit if that lies in the scope, else the government of the
+        (docs/domain.md §6): its supervising unit if that lies in the scope, else the government of the
         unit's own region; None when the unit is that government (the level above is asked: redirect)."""
         if unit in self._above:
             return self._above[unit]
@@ -96,7 +96,7 @@ class Directory:
         return None
 
     def supervisor(self, unit: str) -> str | None:
-        """The unit that supervises `unit` (DOMAIN.md §4.1): the same department one level up by default."""
+        """The unit that supervises `unit` (docs/domain.md §4): the same department one level up by default."""
         if unit in self.unit_supervisors:
             return self.unit_supervisors[unit]
         region, _, department = unit.partition(":")

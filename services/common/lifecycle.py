@@ -1,4 +1,4 @@
-"""`case.lifecycle` event bodies (DOMAIN.md §4.5): one model per `type`, a discriminated union.
+"""`case.lifecycle` event bodies (docs/domain.md §5.3): one model per `type`, a discriminated union.
 
 Every body has event_id (unique, for idempotency), case_id, type, at and actor (a unit id or an
 operator role; never a person's name). `reported` is an addition to §4.5: the urgent report or the

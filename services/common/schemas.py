@@ -1,4 +1,4 @@
-"""Event bodies shared by producers and consumers (DOMAIN.md §4.3–4.5).
+"""Event bodies shared by producers and consumers (docs/domain.md §5.1–4.5).
 
 Nothing here may carry personal data: the models forbid extra fields, so an identity number,
 name, phone or address cannot ride along by accident.
@@ -112,7 +112,7 @@ class ReceivedCase(Strict):
 
 
 class Decision(Strict):
-    """`case.routed` data `decision` (DOMAIN.md §4.4)."""
+    """`case.routed` data `decision` (docs/domain.md §5.2)."""
 
     disposition: Disposition
     handling_unit: UnitId | None
@@ -169,7 +169,7 @@ class StatusCause(Strict):
 
 
 class DueClock(Strict):
-    """A running stage clock and when it is due (DOMAIN.md §5)."""
+    """A running stage clock and when it is due (docs/domain.md §8)."""
 
     stage: StatusName
     due_date: date

@@ -1,5 +1,5 @@
 """期限 / Deadlines: open cases by stage; due soon, overdue and backlog (积案) by unit; closure and on-time
-closure rates; extensions; alerts; time to route, accept and reply (DOMAIN.md §5, §7).
+closure rates; extensions; alerts; time to route, accept and reply (docs/domain.md §8, §7).
 
 The tracker's gauges are read from its database and every instance reports the same numbers: they are
 combined with max() per label set first, then summed over the labels a panel does not show.
@@ -340,7 +340,7 @@ BOARD = Board(
     file="deadlines.json",
     zh="期限",
     en="Deadlines",
-    description="信访工作条例规定的各环节期限（DOMAIN.md §5）：未办结、临期、超期、积案，"
+    description="信访工作条例规定的各环节期限（docs/domain.md §8）：未办结、临期、超期、积案，"
     "办结率与到期结案率，延期和预警。"
     " / The legal deadlines of every stage: open, due soon, overdue, backlog; closure and on-time closure rates; "
     "extensions and alerts.",

@@ -1,5 +1,5 @@
 """总览 / Overview: volume in batches and person-times by channel, category and region, and the
-first-time, repeat, skip-level and collective rates (DOMAIN.md §7)."""
+first-time, repeat, skip-level and collective rates (docs/domain.md §9)."""
 
 from __future__ import annotations
 
@@ -167,7 +167,7 @@ BOARD = Board(
     file="overview.json",
     zh="总览",
     en="Overview",
-    description="信访事项的数量与构成（DOMAIN.md §7）：批次、人次，按渠道、问题分类、事发地；"
+    description="信访事项的数量与构成（docs/domain.md §9）：批次、人次，按渠道、问题分类、事发地；"
     "初信初访、重复、越级、集体访比率。"
     " / Volume and mix of petitions: batches and person-times by channel, category and region; first-time, "
     "repeat, skip-level and collective rates.",

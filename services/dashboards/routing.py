@@ -1,5 +1,5 @@
 """分办 / Routing: decisions by disposition and level, rule hits, the ruleset version in force, reloads and
-dead letters (DOMAIN.md §4.4, §7)."""
+dead letters (docs/domain.md §5.2, §7)."""
 
 from __future__ import annotations
 

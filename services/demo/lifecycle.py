@@ -1,5 +1,5 @@
 """What the handling units' own case systems report about a demo case: the `case.lifecycle` events
-(DOMAIN.md §4.5) from delivery to conclusion, with realistic timing.
+(docs/domain.md §5.3) from delivery to conclusion, with realistic timing.
 
 Pure and deterministic: the same case, scenario, seed and `until` give the same events. A scenario says
 how the case goes (a unit that never decides, a rejection, a withdrawal, a case left unanswered, an

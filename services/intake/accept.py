@@ -8,7 +8,7 @@ consumer (a batch of records). Inside the transaction, in this order:
    or a letter and a visit on the same matter arriving at once, are serialised;
 2. idempotency: a key seen before (in the store or earlier in this batch) answers with its case,
    or with a conflict when the body differs; never a second case;
-3. same-matter history (DOMAIN.md §4.3): what the store holds, plus the cases earlier in this batch;
+3. same-matter history (docs/domain.md §5.1): what the store holds, plus the cases earlier in this batch;
 4. case numbers from the shared sequence, the case rows (personal data sealed), the outbox events.
 """
 

@@ -97,7 +97,7 @@ class HistoryView(Answer):
 
 class RoutingView(Answer):
     routed_at: datetime
-    disposition: Disposition = Field(description="处理方式 / Disposition (DOMAIN.md §4.4).")
+    disposition: Disposition = Field(description="处理方式 / Disposition (docs/domain.md §5.2).")
     handling_unit: str | None = Field(description="责任单位（路由时）/ Handling unit as routed.")
     handling_level: Level | None
     co_units: list[str] = Field(description="协办单位 / Co-handling units.")

@@ -3,7 +3,7 @@
 They run inside pydantic (as validators of `submission.Submission`), so every failing field is
 reported in one pass together with the structural errors. What they check against comes from the
 validation context (`ValidationContext`, passed by `validation.validate_submission`); without one
-they use the official region table, the categories of DOMAIN.md §4.2 and the current time.
+they use the official region table, the categories of docs/domain.md §6.1 and the current time.
 
 Regions: a code must be in the table (6-digit down to county, 9-digit towns, `000000` national).
 The shipped table stops at towns, so a 12-digit village/community code is accepted when its first
@@ -42,7 +42,7 @@ from services.intake.identity import (
 )
 
 CONTEXT_KEY = "xinfang"
-# DOMAIN.md §4.2; rule files may add more (passed in as extra categories).
+# docs/domain.md §6.1; rule files may add more (passed in as extra categories).
 CATEGORIES: tuple[str, ...] = (
     "land_acquisition",
     "wage_arrears",
@@ -110,7 +110,7 @@ class ValidationContext:
 
 @dataclass(frozen=True)
 class RulesInForce:
-    """What rules/ adds to intake's checks: the categories rules/categories.yaml adds to DOMAIN.md §4.2's,
+    """What rules/ adds to intake's checks: the categories rules/categories.yaml adds to docs/domain.md §6.1's,
     and the organisation directory (None: not read, only a unit's region is checked)."""
 
     categories: frozenset[str] = frozenset()

@@ -8,7 +8,7 @@ which the store indexes to answer `History` (prior_cases, open_case_id, conclude
 The petitioner part is already a keyed pseudonym, so the hash needs no key of its own. An anonymous
 petitioner's per-case pseudonym makes every anonymous case its own matter.
 
-`to_received_case` builds the `case.received` data (DOMAIN.md §4.3): only routing facts, the
+`to_received_case` builds the `case.received` data (docs/domain.md §5.1): only routing facts, the
 pseudonym and the summary. Nothing else from the petitioner, location address or content is copied.
 """
 

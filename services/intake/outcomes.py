@@ -4,7 +4,7 @@ The tracker is the only writer of a case's stage: it applies routing decisions a
 events (refusing forged, out-of-scope and illegal ones) and publishes where each case stands after
 every event it applied. Intake keeps a copy for two answers: a case's status and routing
 (GET /v1/cases/{id}, and which unit's list it is on), and the same-matter history of later cases
-(DOMAIN.md §4.3: `history.open_case_id` is the earliest `open` case of the matter not attached to
+(docs/domain.md §5.1: `history.open_case_id` is the earliest `open` case of the matter not attached to
 another, `history.concluded` is true once any case of the matter is `concluded`).
 
 Each event carries the case's version (the number of events applied to it); an older or repeated one

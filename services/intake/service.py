@@ -99,14 +99,14 @@ class IntakeService:
             log.warning("development mode: the development API key is enabled (client 'dev')")
 
     async def read_rules(self) -> None:
-        """The categories a deployment adds in rules/categories.yaml (DOMAIN.md §4.2) and its organisation
+        """The categories a deployment adds in rules/categories.yaml (docs/domain.md §6.1) and its organisation
         directory: intake accepts only what the router can route. Read at start and on every change."""
         try:
             checks.use_rules(*await asyncio.to_thread(checks.deployment_rules, self.settings.rules_dir))
         except Exception as error:
             log.warning(
                 "rules/ not read (%s): intake keeps the categories and directory it had (at start: the categories "
-                "of DOMAIN.md §4.2 and any unit of a known region)",
+                "of docs/domain.md §6.1 and any unit of a known region)",
                 error,
             )
 

@@ -75,7 +75,7 @@ async def locked_transaction(conn: Conn, keys: Sequence[str]) -> AsyncIterator[l
 
 
 async def read_for_accept(conn: Conn, keys: Sequence[str], matters: Sequence[str], *, numbers: int) -> Snapshot:
-    """Earlier cases under these idempotency keys, the history of these matters (DOMAIN.md §4.3: how
+    """Earlier cases under these idempotency keys, the history of these matters (docs/domain.md §5.1: how
     many cases, the earliest still open and not attached to another, whether one was concluded),
     and `numbers` case numbers: one round trip."""
     row = await conn.fetchrow(

@@ -1,7 +1,7 @@
 """A submitted case: the body of `POST` to intake and the data of a `case.submitted` event.
 
 It holds everything intake registers, personal data included; only `matter.to_received_case`'s
-output (DOMAIN.md §4.3, no personal data) leaves intake. Fields:
+output (docs/domain.md §5.1, no personal data) leaves intake. Fields:
 
 - `channel`, `received_by` (unit id where it was registered), `category` (§4.2 code or one a rule
   file adds), `location` {`region` (事发地, division code), `address`?}, `people_count` (>= 1),
@@ -139,7 +139,9 @@ class Submission(Model):
         description="登记单位 <区划代码>:<部门> / Unit where it was registered, `<region>:<department>`.",
         examples=["150627:petition"],
     )
-    category: KnownCategory = Field(description="问题分类 / Category code (DOMAIN.md §4.2).", examples=["wage_arrears"])
+    category: KnownCategory = Field(
+        description="问题分类 / Category code (docs/domain.md §6.1).", examples=["wage_arrears"]
+    )
     location: SubmittedLocation = Field(description="事发地 / Where the matter arose.")
     petitioner: Petitioner = Field(
         description="信访人：person 个人、organisation 单位、anonymous 匿名（来访不可匿名）/ The petitioner: "

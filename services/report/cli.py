@@ -1,4 +1,4 @@
-"""`xf report --period 2026-10`: the period statistics of DOMAIN.md §7, from the tracker's SQL views."""
+"""`xf report --period 2026-10`: the period statistics of docs/domain.md §9, from the tracker's SQL views."""
 
 from __future__ import annotations
 
@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    parser = sub.add_parser("report", help="print and save the period statistics (DOMAIN.md §7)")
+    parser = sub.add_parser("report", help="print and save the period statistics (docs/domain.md §9)")
     parser.add_argument(
         "--period",
         required=True,

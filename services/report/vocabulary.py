@@ -1,5 +1,5 @@
 """Names operators read: the Chinese and English for the codes in events, metrics and views, and the
-period measures of `tracker.period_statistics` (DOMAIN.md §7) with their numerators and denominators.
+period measures of `tracker.period_statistics` (docs/domain.md §9) with their numerators and denominators.
 
 The measures are defined (computed) by the tracker's SQL only; this module names them, for the report and
 the dashboards alike. A code missing here is shown as the code itself.
@@ -148,7 +148,7 @@ class Measure:
     denominator: str | None = None
 
 
-# In the order of DOMAIN.md §7; the columns are those of tracker.period_statistics(p_from, p_to).
+# In the order of docs/domain.md §9; the columns are those of tracker.period_statistics(p_from, p_to).
 MEASURES: tuple[Measure, ...] = (
     Measure("batches", "批次", "Batches (cases received)"),
     Measure("person_times", "人次", "Person-times"),

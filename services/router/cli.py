@@ -30,7 +30,7 @@ class BadCase(Exception):
 
 
 def register(sub: Any) -> None:
-    route = sub.add_parser("route", help="route one case (DOMAIN.md §4.6): prints the decision as JSON")
+    route = sub.add_parser("route", help="route one case (docs/domain.md §10): prints the decision as JSON")
     route.add_argument("case", type=Path, metavar="CASE.json", help="the case.received data ('-' for stdin)")
     _rules_option(route)
     route.set_defaults(func=cmd_route)

@@ -1,4 +1,4 @@
-"""What `xf rules check` proves over the whole rule set, not on examples (DOMAIN.md §4.5b):
+"""What `xf rules check` proves over the whole rule set, not on examples (docs/domain.md §6):
 
 - the unit complained about never handles its own complaint: every unit of the directory in the
   scope × every category × the case shapes that reach each disposition (a matter in the unit's own
@@ -92,7 +92,7 @@ def own_complaints(rules: CompiledRules) -> list[Problem]:
                 file,
                 line,
                 f"the unit complained about would handle its own complaint in {len(examples)} case(s) decided "
-                f"by {rule_id!r}, e.g. {examples[0]} (DOMAIN.md §4.5b)",
+                f"by {rule_id!r}, e.g. {examples[0]} (docs/domain.md §6)",
             )
         )
         if len(problems) >= MAX_PROBLEMS:

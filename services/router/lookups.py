@@ -228,7 +228,7 @@ class Lookups:
         if competent == target_unit or beyond:
             # The category's department there is the unit complained about, or there is none above it
             # in the scope: the unit above it decides (its supervisor, else its own government), or the
-            # level above the deployment when the unit is that government (DOMAIN.md §4.5b). A matter
+            # level above the deployment when the unit is that government (docs/domain.md §6). A matter
             # that only a level above the scope covers (covering anchor) goes there too.
             if competent == target_unit or anchor == "above_target":
                 competent = directory.above_unit(target_unit)

@@ -54,7 +54,7 @@ TABLE_SPECS: tuple[TableSpec, ...] = (
     ),
     TableSpec(
         "disposition",
-        "what happens to the case (DOMAIN.md §4.5b order)",
+        "what happens to the case (docs/domain.md §6 order)",
         ("case", "competence", "placement", "resolved"),
         {
             "disposition": OutputSpec(

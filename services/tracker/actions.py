@@ -162,7 +162,7 @@ def _candidates(action: str, record: CaseRecord, requested: str | None) -> list[
 # Lifecycle types a unit's system may publish that the API does not offer as actions.
 _OTHER_TYPES = {"concluded": "conclude", "reassigned": "reassign", "withdrawn": "withdraw", "feedback": "feedback"}
 ACTION_OF_TYPE: dict[str, str] = {**{t: a for a, t in EVENT_TYPE.items()}, **_OTHER_TYPES}
-# 督办: what the units above the acting one may also record on its cases (DOMAIN.md §1, §5): send the case
+# 督办: what the units above the acting one may also record on its cases (docs/domain.md §1, §5): send the case
 # to another unit, grant more time, declare it concluded.
 SUPERVISION = frozenset({"reassigned", "extended", "concluded"})
 

@@ -8,7 +8,7 @@ raised for its current due date) says what is left:
                   for each further level, up to the policy's `escalation.levels`
                   (the same ladder as Clock.escalation_level)
 Petitioner windows (review_window, rereview_window) have a single threshold, `lapsed`, just after
-their due: the tracker then concludes the case (no request in time, DOMAIN.md §5).
+their due: the tracker then concludes the case (no request in time, docs/domain.md §8).
 A scan that finds a clock already overdue raises no warning for it: the overdue alert says more.
 """
 

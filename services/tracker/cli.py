@@ -1,4 +1,4 @@
-"""`xf deadlines TIMELINE.json --at ISO-8601 [--rules DIR] [--policy NAME]` (DOMAIN.md §4.6), and
+"""`xf deadlines TIMELINE.json --at ISO-8601 [--rules DIR] [--policy NAME]` (docs/domain.md §10), and
 `xf deadlines reapply [--policy NAME] [--stage STAGE] [--case CASE_ID] [--dry-run] --reason TEXT`
 (services.tracker.reapply). A timeline file named `reapply` is given as `./reapply`."""
 

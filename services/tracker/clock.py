@@ -1,6 +1,6 @@
 """One stage's clock: when it started, its due date, pauses, extensions and status at an instant.
 
-The due-date rule (DOMAIN.md §5), in this order:
+The due-date rule (docs/domain.md §8), in this order:
 1. The day the clock starts is not counted: a 15-day stage starting on 6 May (local date) ends on
    21 May. Extensions add their days to the limit (60 + 30 = 90). Working-day stages count working
    days instead.

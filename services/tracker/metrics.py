@@ -1,4 +1,4 @@
-"""The tracker's Prometheus metrics (DOMAIN.md §7).
+"""The tracker's Prometheus metrics (docs/domain.md §9).
 
 Bounded labels only: channel, disposition, level (village … national), stage, alert kind, refusal
 kind, outcome, and `unit` only on the open-cases-by-unit gauge where units below county are counted
@@ -41,7 +41,7 @@ ROUTED = Counter(
     "xf_tracker_cases_routed_total", "Routing decisions applied, by disposition and level", ["disposition", "level"]
 )
 CASES_FLAGGED = Counter(
-    "xf_tracker_cases_flagged_total", "Routed cases (batches) by flag of the decision (DOMAIN.md §4.4)", ["flag"]
+    "xf_tracker_cases_flagged_total", "Routed cases (batches) by flag of the decision (docs/domain.md §5.2)", ["flag"]
 )
 # Every flag's series exists from the start, so increase() sees the first flagged case too.
 for _flag in FLAGS:

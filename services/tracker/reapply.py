@@ -1,6 +1,6 @@
 """Moving running clocks to the current version of their deadline policy (`xf deadlines reapply`).
 
-A running clock keeps the policy version it started with (DOMAIN.md §5). After an edit of
+A running clock keeps the policy version it started with (docs/domain.md §8). After an edit of
 rules/deadlines.yaml an operator can move running clocks, deliberately, to the current version of
 the policy they run under (same name). The new due date comes from the tracker's own code: the
 stored clock is rebuilt (`records.clock_from_row`), given the new policy and written again with

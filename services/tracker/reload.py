@@ -60,13 +60,13 @@ def load_policies_at_start(rules_dir: Path) -> tuple[DeadlinePolicies, str]:
 
 
 def use_directory_at_start(rules_dir: Path) -> str | None:
-    """Supervising units from the directory; if it does not load, the default rule of DOMAIN.md §4.1
+    """Supervising units from the directory; if it does not load, the default rule of docs/domain.md §4
     and the log says so. Returns the fingerprint of the directory in force (None: the default rule)."""
     stamp = fingerprint(rules_dir, DIRECTORY)
     try:
         supervisor = read_directory(rules_dir)
     except Exception as error:
-        log.warning("organisation directory not loaded (%s): supervising units follow DOMAIN.md §4.1", error)
+        log.warning("organisation directory not loaded (%s): supervising units follow docs/domain.md §4", error)
         units.use_directory(None)
         return None
     units.use_directory(supervisor)

@@ -50,7 +50,7 @@ class TrackerService:
         settings.require_own_secrets(TRACKER_SECRETS)
         self.settings = settings
         policies, deadlines_stamp = load_policies_at_start(settings.rules_dir)
-        # Supervising units from rules/directory.yaml (the router's loader), else DOMAIN.md §4.1's rule.
+        # Supervising units from rules/directory.yaml (the router's loader), else docs/domain.md §4's rule.
         directory_stamp = use_directory_at_start(settings.rules_dir)
         self.resolver = PolicyResolver(policies)
         self.timezone = policies.timezone

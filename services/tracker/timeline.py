@@ -65,7 +65,7 @@ from services.tracker.stages import (
     UnitClockAction,
 )
 
-# The lifecycle events of DOMAIN.md §4.5, plus `routed` (the routing decision as a timeline entry).
+# The lifecycle events of docs/domain.md §5.3, plus `routed` (the routing decision as a timeline entry).
 TimelineEventType = Literal["routed", LifecycleType]
 
 
@@ -195,7 +195,7 @@ def evaluate_timeline(
 
 
 def timeline_json(timeline: Timeline, stages: list[StageStatus], tz: ZoneInfo) -> dict[str, Any]:
-    """The DOMAIN.md §4.6 output of `xf deadlines`."""
+    """The docs/domain.md §10 output of `xf deadlines`."""
     return {"case_id": timeline.case_id, "stages": [s.to_json(tz) for s in stages]}
 
 

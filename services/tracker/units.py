@@ -1,4 +1,4 @@
-"""Units and their supervising units (DOMAIN.md §4.1): who a breach is escalated to, who reviews.
+"""Units and their supervising units (docs/domain.md §4): who a breach is escalated to, who reviews.
 
 A unit is `<region>:<department>`. Its supervising unit is what the organisation directory says
 (rules/directory.yaml, read by services.common.rules_files, see `use_directory`); for a unit the
@@ -78,7 +78,7 @@ def supervisor(unit: str) -> str | None:
 
 
 def default_supervisor(unit: str) -> str | None:
-    """DOMAIN.md §4.1 without a directory: the same department one level up."""
+    """docs/domain.md §4 without a directory: the same department one level up."""
     region, department = split(unit)
     parent = parent_region(region)
     if parent is None:

@@ -1,4 +1,4 @@
-"""The routing facts intake takes for issue 11 (DOMAIN.md §4.3): `residence.region` (人户分离, a county
+"""The routing facts intake takes for issue 11 (docs/domain.md §5.1): `residence.region` (人户分离, a county
 code of the region table, never an address), `new_facts` (a strict boolean) and `assignment.assigned_at`,
 on every channel (HTTP and `case.submitted` share the Submission model), carried into `case.received`."""
 

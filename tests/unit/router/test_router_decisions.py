@@ -1,4 +1,4 @@
-"""Decisions for every DOMAIN.md §4.5b behaviour, on the shipped demo rules (内蒙古自治区)."""
+"""Decisions for every docs/domain.md §6 behaviour, on the shipped demo rules (内蒙古自治区)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 11's invariants (DOMAIN.md §4.5b): the unit complained about never handles its own complaint,
+"""Issue 11's invariants (docs/domain.md §6): the unit complained about never handles its own complaint,
 cross_region only when neither region contains the other, urgency is monotone; proven by
 `xf rules check` over the directory, enforced by the router, and tried here on random cases."""
 
