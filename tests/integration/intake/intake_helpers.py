@@ -25,6 +25,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from kafka_roles import publisher_options
 
+from services.common.bounded import Refused, load_json
 from services.common.envelope import Envelope, wrap
 from services.common.kafka import client_options
 from services.common.schemas import Location
@@ -179,7 +180,10 @@ async def read_events(
             batches = await consumer.getmany(timeout_ms=500, max_records=5000)
             for record in (record for batch in batches.values() for record in batch):
                 last_seen = time.monotonic()
-                event = json.loads(record.value or b"null")
+                try:  # other tests leave poison on the topics (tests/support/poison.py)
+                    event = load_json(record.value or b"null")
+                except Refused:
+                    continue
                 if isinstance(event, dict):
                     event["_topic"] = record.topic
                     if keep(event):
