@@ -40,12 +40,12 @@ import httpx
 from aiokafka import AIOKafkaProducer
 
 from services import stack
+from services.access.registry import DEV_CLIENT
 from services.common.kafka import client_options
 from services.common.kafka_principals import DEV_UPSTREAM
 from services.common.settings import PROJECT_ROOT, Settings
 from services.common.signing import Signer
 from services.demo.workload import Workload
-from services.intake.clients import DEV_CLIENT
 from services.stack.offsets import offset_settings
 
 PARTS = ["kafka", "postgres", "intake"]

@@ -38,6 +38,7 @@ from limits.storage import MemoryStorage
 from limits.strategies import SlidingWindowCounterRateLimiter
 
 from services.common.bounded import Limits, Refused, load_json
+from services.common.field_errors import field_error
 from services.common.settings import Settings
 
 Scope = MutableMapping[str, Any]
@@ -46,44 +47,12 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-# code -> (English, Chinese); the same shape as the APIs' own errors.
-EDGE_MESSAGES: dict[str, tuple[str, str]] = {
-    "body_too_large": ("The request body is larger than {limit} bytes.", "请求体超过{limit}字节。"),
-    "body_timeout": (
-        "The request body did not arrive within {seconds} seconds.",
-        "请求体未在{seconds}秒内传完。",
-    ),
-    "json_refused": (
-        "The body is not JSON within bounds ({reason}): too deep, a number out of range, or not UTF-8.",
-        "请求体不是符合限制的 JSON（{reason}）：嵌套过深、数值超出范围或不是 UTF-8 编码。",
-    ),
-    "content_length_invalid": ("The Content-Length header is not a number.", "Content-Length 请求头不是数字。"),
-    "rate_limited": (
-        "Too many requests from this {what}; retry after {retry_after} seconds.",
-        "该{what_zh}的请求过多，请于{retry_after}秒后重试。",
-    ),
-    "locked_out": (
-        "Too many wrong API keys from this address; retry after {retry_after} seconds.",
-        "该地址使用错误的 API 密钥次数过多，请于{retry_after}秒后重试。",
-    ),
-    "unavailable": (
-        "The service cannot reach its database now; retry after {retry_after} seconds.",
-        "服务暂时无法访问数据库，请于{retry_after}秒后重试。",
-    ),
-}
 _WHAT_ZH = {"address": "地址", "API key": "API 密钥"}
 MAX_LOCKOUTS = 100_000
 
 
 def error_payload(code: str, field_name: str = "", **context: Any) -> bytes:
-    english, chinese = EDGE_MESSAGES[code]
-    item = {
-        "field": field_name,
-        "code": code,
-        "message_en": english.format(**context),
-        "message_zh": chinese.format(**context),
-    }
-    return json.dumps({"errors": [item]}, ensure_ascii=False).encode()
+    return json.dumps({"errors": [field_error(field_name, code, **context).to_dict()]}, ensure_ascii=False).encode()
 
 
 @dataclass(frozen=True)

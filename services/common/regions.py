@@ -123,3 +123,10 @@ def official_regions() -> RegionTree:
             )
         )
     return RegionTree(regions)
+
+
+def region_known(tree: RegionTree, code: str) -> bool:
+    """A code of the tree, or a 12-digit village code below one of its towns (the shipped table stops there)."""
+    if code in tree:
+        return True
+    return len(code) == 12 and code[9:] != "000" and code[:9] in tree and tree.level(code[:9]) == "town"

@@ -147,6 +147,7 @@ class Settings(BaseSettings):
     def dev_signing_key(self) -> str | None:
         """The development client's signing key, or None: it exists only in development mode."""
         return (self.intake_dev_signing_key or None) if self.dev_mode else None
+
     # The HTTP edge of intake and the tracker (docs/intake.md "Limits of the HTTP edge"). Bodies: bytes of one
     # request (of a batch), how deep its JSON may nest, seconds for all of it to arrive. Connections:
     # seconds for a request's headers to arrive and their bytes, seconds an idle keep-alive connection

@@ -22,6 +22,7 @@ from typing import Any
 
 import asyncpg
 
+from services.access.registry import DEV_CLIENT
 from services.common.envelope import wrap
 from services.common.kafka import make_broker, publish
 from services.common.kafka_principals import DEV_UNIT
@@ -32,7 +33,6 @@ from services.common.topics import CASE_LIFECYCLE
 from services.demo.lifecycle import HANDLED, Limits, TrackedCase, deal, is_live, misplaced, plan
 from services.demo.schedule import received_times
 from services.demo.workload import Workload
-from services.intake.clients import DEV_CLIENT
 
 Log = Callable[[str], None]
 # (idempotency key, submission) in order → (index, case id) of each accepted one, and refusals by field.

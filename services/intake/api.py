@@ -18,8 +18,21 @@ from fastapi.security import APIKeyHeader
 from pydantic import ValidationError
 from pydantic.json_schema import models_json_schema
 
+from services.access.scopes import (
+    CASE_ID_PATTERN,
+    UNIT_PATTERN,
+    Client,
+    case_readable,
+    region_of,
+    subtree_filter,
+    subtree_in_scope,
+    unit_in_scope,
+)
 from services.common.bounded import Limits, control_paths
 from services.common.db import Conn
+from services.common.error_body import ErrorBody, ErrorItem
+from services.common.field_errors import FieldError, SubmissionInvalid, field_error, field_errors_from_pydantic
+from services.common.paging import decode_cursor, encode_cursor
 from services.common.schemas import PetitionStatus as CaseStatus
 from services.intake import metrics, store, views
 from services.intake.accept import Outcome
@@ -33,23 +46,10 @@ from services.intake.api_models import (
     BatchResult,
     CaseList,
     CaseView,
-    ErrorBody,
-    ErrorItem,
     Submitted,
 )
-from services.intake.auth import (
-    CASE_ID_PATTERN,
-    UNIT_PATTERN,
-    Client,
-    case_readable,
-    region_of,
-    role_error,
-    subtree_filter,
-    subtree_in_scope,
-    unit_in_scope,
-)
+from services.intake.auth import role_error
 from services.intake.checks import default_context, routable_region, unit_known
-from services.intake.errors import FieldError, SubmissionInvalid, field_error, field_errors_from_pydantic
 from services.intake.submission import Submission
 from services.intake.submit_flow import ItemResult, submit_items
 from services.intake.validation import decode_body
@@ -278,7 +278,7 @@ async def unit_cases(
     allowed = subtree_in_scope(unit_id, client.read_scope) if subtree else unit_in_scope(unit_id, client.read_scope)
     if not allowed:
         raise ApiError(403, [field_error("unit_id", "read_forbidden", unit=unit_id)])
-    before = views.decode_cursor(cursor) if cursor else None
+    before = decode_cursor(cursor) if cursor else None
     if cursor and before is None:
         raise ApiError(422, [field_error("cursor", "cursor_invalid")])
     rows = await store.list_cases(conn, subtree_filter(unit_id, subtree), status=status, limit=limit + 1, before=before)
@@ -287,7 +287,7 @@ async def unit_cases(
         unit=unit_id,
         subtree=subtree,
         cases=[views.case_summary(row) for row in page],
-        next_cursor=views.encode_cursor(page[-1]["received_at"], page[-1]["case_id"]) if len(rows) > limit else None,
+        next_cursor=encode_cursor(page[-1]["received_at"], page[-1]["case_id"]) if len(rows) > limit else None,
     )
 
 

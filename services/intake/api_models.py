@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.common.error_body import ErrorItem
 from services.common.schemas import Channel, Disposition, Flag, Level, Litigation, Urgency
 from services.common.schemas import PetitionStatus as CaseStatus
 from services.intake.submission import Submission
@@ -24,23 +25,6 @@ ItemStatus = Literal["accepted", "already_accepted", "invalid", "forbidden", "co
 
 class Answer(BaseModel):
     model_config = ConfigDict(frozen=True)
-
-
-class ErrorItem(Answer):
-    field: str = Field(
-        description="出错的字段（点分路径，如 petitioner.id_number；请求头名称；空串表示整个请求体）/ "
-        "The field at fault: dotted path in the body, a header name, or empty for the whole body.",
-        examples=["petitioner.id_number"],
-    )
-    code: str = Field(description="稳定的错误代码 / Stable error code.", examples=["id_number_checksum"])
-    message_en: str = Field(
-        description="English message.", examples=["The identity number's check character is wrong."]
-    )
-    message_zh: str = Field(description="中文提示。", examples=["身份证号码校验位错误。"])
-
-
-class ErrorBody(Answer):
-    errors: list[ErrorItem] = Field(description="所有问题，一次列全 / Every problem found, all at once.")
 
 
 class Submitted(Answer):

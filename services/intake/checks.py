@@ -10,10 +10,11 @@ The shipped table stops at towns, so a 12-digit village/community code is accept
 9 digits are a town in the table and its last 3 digits are not `000` (that would be the town itself),
 unless the deployment's tree already lists villages, in which case those are known exactly.
 
-Once the deployment's rules are read (`use_rules`, at start and on every change of rules/), regions and
-units are checked against the router's organisation directory: a region must be in its tree and a unit
-id must name a unit that exists (`<region>:<department>` with that department in that region), so that
-every accepted case can be routed; an unknown department is refused, never accepted and dead-lettered.
+Once the deployment's rules are read (services.common.rules_files; `use_rules`, at start and on every
+change of rules/), regions and units are checked against the organisation directory: a region must be
+in its tree and a unit id must name a unit that exists (`<region>:<department>` with that department in
+that region), so that every accepted case can be routed; an unknown department is refused, never
+accepted and dead-lettered.
 """
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationInfo
 
-from services.common.bounded import control_paths
-from services.common.regions import RegionTree, official_regions
-from services.intake.errors import custom_error
+from services.common.field_errors import custom_error
+from services.common.regions import RegionTree, official_regions, region_known
+from services.common.rules_files import read_rules_files
 from services.intake.identity import (
     IdentifierInvalid,
     check_credit_code,
@@ -75,7 +76,7 @@ _WHAT = {
 
 
 class UnitDirectory(Protocol):
-    """What intake asks of the router's organisation directory (services.router.directory.Directory)."""
+    """What intake asks of the organisation directory (services.common.directory.Directory)."""
 
     @property
     def tree(self) -> RegionTree: ...
@@ -100,34 +101,38 @@ class ValidationContext:
         extra_categories: Iterable[str] = (),
         now: datetime | None = None,
     ) -> ValidationContext:
-        categories = frozenset(CATEGORIES).union(_deployment_categories, extra_categories)
-        return cls(regions or official_regions(), categories, now, _deployment_directory)
+        categories = frozenset(CATEGORIES).union(_in_force.categories, extra_categories)
+        return cls(regions or official_regions(), categories, now, _in_force.directory)
 
     def current_time(self) -> datetime:
         return self.now or datetime.now(UTC)
 
 
-_deployment_categories: frozenset[str] = frozenset()
-_deployment_directory: UnitDirectory | None = None
+@dataclass(frozen=True)
+class RulesInForce:
+    """What rules/ adds to intake's checks: the categories rules/categories.yaml adds to DOMAIN.md §4.2's,
+    and the organisation directory (None: not read, only a unit's region is checked)."""
+
+    categories: frozenset[str] = frozenset()
+    directory: UnitDirectory | None = None
+
+
+# The one holder of what was read; its one setter is `use_rules`.
+_in_force = RulesInForce()
 
 
 def use_rules(categories: Iterable[str], directory: UnitDirectory | None) -> None:
-    """The categories the deployment's rules/categories.yaml adds to DOMAIN.md §4.2's and its organisation
-    directory (set at start and when rules/ changes)."""
-    global _deployment_categories, _deployment_directory
-    _deployment_categories = frozenset(categories)
-    _deployment_directory = directory
+    """Check against these from now on (IntakeService: at start and whenever rules/ changes)."""
+    global _in_force
+    _in_force = RulesInForce(frozenset(categories), directory)
     default_context.cache_clear()
 
 
 def deployment_rules(rules_dir: Path) -> tuple[frozenset[str], UnitDirectory]:
-    """The category codes of rules/categories.yaml and the directory of rules/directory.yaml, through the
-    router's loader (one reading of the rule files for every service). Raises RuleError (`file:line:
-    problem` lines) or OSError."""
-    from services.router.load import load_rules  # the router's code: a fault there must not stop intake
-
-    rules = load_rules(rules_dir, check=False)
-    return frozenset(rules.categories), rules.directory
+    """The category codes of rules/categories.yaml and the directory of rules/directory.yaml, read by the
+    services' one reader of rules/. Raises RuleError (`file:line: problem` lines) or OSError."""
+    files = read_rules_files(rules_dir)
+    return frozenset(files.categories), files.directory
 
 
 @lru_cache(maxsize=1)
@@ -138,12 +143,6 @@ def default_context() -> ValidationContext:
 def context_of(info: ValidationInfo) -> ValidationContext:
     given = info.context.get(CONTEXT_KEY) if isinstance(info.context, dict) else None
     return given if isinstance(given, ValidationContext) else default_context()
-
-
-def region_known(tree: RegionTree, code: str) -> bool:
-    if code in tree:
-        return True
-    return len(code) == 12 and code[9:] != "000" and code[:9] in tree and tree.level(code[:9]) == "town"
 
 
 def routable_region(context: ValidationContext, code: str) -> bool:
@@ -180,22 +179,6 @@ def check_unit(unit: str, info: ValidationInfo) -> str:
 def unit_known(directory: UnitDirectory | None, unit: str) -> bool:
     """Whether the directory has this unit (always, when no directory could be read)."""
     return directory is None or directory.has_unit(unit)
-
-
-def refuse_control(text: str) -> str:
-    """Text without NUL or another control character (tab and line breaks are fine): PostgreSQL cannot
-    store NUL, and the others only hide what a text says. (Submissions are walked whole instead, by
-    validation.validate_submission.)"""
-    if control_paths(text):
-        raise custom_error("control_character")
-    return text
-
-
-def refuse_epoch(value: object) -> object:
-    """A time must be ISO 8601 text: a number (an epoch, `0` → 1970-01-01) is refused, not converted."""
-    if isinstance(value, int | float):
-        raise custom_error("datetime_type")
-    return value
 
 
 def check_category(code: str, info: ValidationInfo) -> str:

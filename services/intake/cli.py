@@ -14,13 +14,12 @@ from typing import Any, TypeVar
 
 import asyncpg
 
+from services.access import registry
+from services.access.scopes import ROLES, Client, ClientSpecInvalid, check_client
 from services.common.db import Conn
-from services.common.regions import official_regions
+from services.common.regions import official_regions, region_known
 from services.common.schemas import CHANNELS
 from services.common.settings import get_settings
-from services.intake import clients
-from services.intake.auth import ROLES, Client, ClientSpecInvalid, check_client
-from services.intake.checks import region_known
 from services.intake.outbox_retention import OutboxStatus, Retention, describe, drain, outbox_status, purge
 from services.intake.privacy import Vault, generate_vault_key
 from services.intake.store import open_store, rotate_personal
@@ -76,7 +75,7 @@ def client_add(args: argparse.Namespace) -> int:
     )
     try:
         check_client(client, known_region=lambda code: region_known(official_regions(), code))
-        key = with_conn(lambda conn: clients.create_client(conn, client, note=args.note))
+        key = with_conn(lambda conn: registry.create_client(conn, client, note=args.note))
     except ClientSpecInvalid as error:  # also a name taken already
         return refuse("client add", str(error), 2)
     print(f"client {client.name} ({client.role}) created; its API key (shown once, store it now):")
@@ -85,7 +84,7 @@ def client_add(args: argparse.Namespace) -> int:
 
 
 def client_list(args: argparse.Namespace) -> int:
-    for info in with_conn(clients.list_clients):
+    for info in with_conn(registry.list_clients):
         client = info.client
         state = f"revoked {info.revoked_at:%Y-%m-%d %H:%M}" if info.revoked_at else "active"
         keys = ", ".join(f"{k.key_id}{' (revoked)' if k.revoked_at else ''}" for k in info.keys) or "-"
@@ -102,7 +101,7 @@ def client_list(args: argparse.Namespace) -> int:
 
 
 def client_revoke(args: argparse.Namespace) -> int:
-    if not with_conn(lambda conn: clients.revoke_client(conn, args.name)):
+    if not with_conn(lambda conn: registry.revoke_client(conn, args.name)):
         return refuse("client revoke", f"no active client named {args.name!r}", 1)
     print(f"client {args.name} and all its keys revoked")
     return 0
@@ -110,8 +109,8 @@ def client_revoke(args: argparse.Namespace) -> int:
 
 def key_add(args: argparse.Namespace) -> int:
     try:
-        key = with_conn(lambda conn: clients.issue_key(conn, args.name))
-    except clients.UnknownClient:
+        key = with_conn(lambda conn: registry.issue_key(conn, args.name))
+    except registry.UnknownClient:
         return refuse("key add", f"no active client named {args.name!r}", 1)
     print(f"new API key for {args.name} (shown once; revoke the old one when switched over):")
     print(key.token)
@@ -119,7 +118,7 @@ def key_add(args: argparse.Namespace) -> int:
 
 
 def key_revoke(args: argparse.Namespace) -> int:
-    if not with_conn(lambda conn: clients.revoke_key(conn, args.key_id)):
+    if not with_conn(lambda conn: registry.revoke_key(conn, args.key_id)):
         return refuse("key revoke", f"no active key {args.key_id!r}", 1)
     print(f"key {args.key_id} revoked")
     return 0
@@ -147,8 +146,8 @@ def signing_key_add(args: argparse.Namespace) -> int:
     """A first signing key, or a new one (rotation): the old one keeps verifying for --grace-hours."""
     grace = timedelta(hours=args.grace_hours)
     try:
-        key = with_conn(lambda conn: clients.new_signing_key(conn, args.name, grace=grace))
-    except clients.UnknownClient:
+        key = with_conn(lambda conn: registry.new_signing_key(conn, args.name, grace=grace))
+    except registry.UnknownClient:
         return refuse(f"client signing-key {args.signing_command}", f"no active client named {args.name!r}", 1)
     print(f"signing key of {args.name} for the Kafka records it publishes (shown once, store it now):")
     print(key)
@@ -162,7 +161,7 @@ def signing_key_add(args: argparse.Namespace) -> int:
 
 
 def signing_key_remove(args: argparse.Namespace) -> int:
-    if not with_conn(lambda conn: clients.remove_signing_key(conn, args.name)):
+    if not with_conn(lambda conn: registry.remove_signing_key(conn, args.name)):
         return refuse("client signing-key remove", f"{args.name!r} has no signing key", 1)
     kafka_principal(args.name, None, remove=True)
     print(f"signing key of {args.name} removed: its Kafka records are refused from now on")

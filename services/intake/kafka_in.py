@@ -13,14 +13,15 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from services.access.scopes import Client
 from services.common.bounded import Refused as Unbounded
 from services.common.bounded import load_json
 from services.common.deadletter import dead_letter_event
 from services.common.envelope import Envelope
+from services.common.field_errors import FieldError, SubmissionInvalid, field_error
 from services.common.kafka import RECORD_LIMITS
 from services.common.schemas import DeadLetter
-from services.intake.auth import Client, source_matches, submission_refusals
-from services.intake.errors import FieldError, SubmissionInvalid, field_error
+from services.intake.auth import source_matches, submission_refusals
 from services.intake.submission import Submission
 from services.intake.validation import validate_submission
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import hashlib
 
+from services.common.field_errors import SubmissionInvalid, field_error
 from services.common.schemas import Assignment, History, Location, ReceivedCase, Residence
-from services.intake.errors import SubmissionInvalid, field_error
 from services.intake.identity import find_identifiers
 from services.intake.submission import Submission
 

@@ -13,7 +13,7 @@ from typing import Literal
 from prometheus_client import Counter, Histogram
 from pydantic import BaseModel
 
-from services.intake.errors import MESSAGES, FieldError
+from services.common.field_errors import MESSAGES, FieldError
 from services.intake.submission import Submission
 
 Via = Literal["http", "http_batch", "kafka"]
@@ -87,6 +87,8 @@ def known_fields() -> frozenset[str]:
 
 
 def field_label(field: str) -> str:
+    if not field:  # the body or the envelope as a whole (Prometheus drops a label whose value is empty)
+        return "(body)"
     # Batch wrapper errors: "cases.3.idempotency_key" counts as "cases.idempotency_key" would, by its last part.
     if field.startswith("cases."):
         field = field.rsplit(".", 1)[-1]

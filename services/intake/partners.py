@@ -11,11 +11,11 @@ from collections.abc import Sequence
 
 from aiokafka.structs import ConsumerRecord
 
+from services.access import registry
+from services.access.scopes import Client
 from services.common import signing
 from services.common.db import Conn
-from services.intake import clients
-from services.intake.auth import Client
-from services.intake.errors import field_error
+from services.common.field_errors import field_error
 from services.intake.kafka_in import Refused
 
 
@@ -25,7 +25,7 @@ async def signers(
     """For each record, the client that signed it, or why it cannot be taken as anyone's."""
     signed = [signing.signed_or_refusal(record.headers) for record in records]
     names = {s.partner for s in signed if isinstance(s, signing.Signed) and not signing.is_service(s.partner)}
-    partners = await clients.signing_partners(conn, names)
+    partners = await registry.signing_partners(conn, names)
     found: list[Client | Refused] = []
     for record, item in zip(records, signed, strict=True):
         try:

@@ -18,20 +18,21 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import REGISTRY
 
+from services.access import registry
+from services.access.scopes import Client
 from services.common.attempts import isolate_failures
 from services.common.db import Conn
 from services.common.deadletter import dead_letter_event, send_dead_letter
+from services.common.field_errors import field_error
 from services.common.http_edge import install_edge
 from services.common.kafka import make_broker, publish, raw_body
 from services.common.progress import ConsumerProgress, assignment_of, stalled_groups
 from services.common.runtime import mount_operational_routes, on_changes, records_of, running
 from services.common.settings import Settings
 from services.common.topics import CASE_STATUS, CASE_SUBMITTED, DEADLETTER, ensure_topics
-from services.intake import checks, clients, metrics, partners
+from services.intake import checks, metrics, partners
 from services.intake.accept import Conflict, Outcome, Request, Secrets, accept_many
 from services.intake.api import BATCH_PATH, install_api
-from services.intake.auth import Client
-from services.intake.errors import field_error
 from services.intake.kafka_in import Refused, Submitted, dead_letter_for, read_submitted
 from services.intake.metrics import Via
 from services.intake.outbox import broker_publisher, run_relay, watch_backlog
@@ -94,7 +95,7 @@ class IntakeService:
         await self.read_rules()
         self._pool = await open_store(self.settings.dsn)
         async with self._pool.acquire() as conn:
-            await clients.ensure_dev_client(conn, self.settings.dev_api_key, self.settings.dev_signing_key)
+            await registry.ensure_dev_client(conn, self.settings.dev_api_key, self.settings.dev_signing_key)
         if self.settings.dev_api_key:
             log.warning("development mode: the development API key is enabled (client 'dev')")
 
@@ -118,7 +119,7 @@ class IntakeService:
     # --- cases in -------------------------------------------------------------------------------
 
     async def authenticate(self, conn: Conn, token: str) -> Client | None:
-        return await clients.authenticate(conn, token)
+        return await registry.authenticate(conn, token)
 
     async def submit(self, conn: Conn, requests: Sequence[Request], *, via: Via) -> list[Outcome]:
         outcomes = await accept_many(conn, requests, secrets=self.secrets)

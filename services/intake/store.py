@@ -17,9 +17,9 @@ from typing import Any
 
 import asyncpg
 
+from services.access.scopes import UnitFilter
 from services.common.db import Conn, create_pool, migrate
 from services.common.schemas import History
-from services.intake.auth import UnitFilter
 from services.intake.privacy import Vault
 
 MIGRATIONS = Path(__file__).parent / "migrations"

@@ -43,6 +43,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 
+from services.common.field_checks import refuse_epoch
 from services.common.schemas import CategoryCode, Channel, CountyCode, Litigation, RegionCode, UnitId
 from services.intake.checks import (
     check_assigned_at,
@@ -56,7 +57,6 @@ from services.intake.checks import (
     check_region,
     check_summary,
     check_unit,
-    refuse_epoch,
 )
 
 PetitionerKind = Literal["person", "organisation", "anonymous"]

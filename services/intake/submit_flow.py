@@ -10,11 +10,12 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from services.access.scopes import Client
+from services.common.field_errors import FieldError, SubmissionInvalid, field_error
 from services.intake import metrics
 from services.intake.accept import Conflict, Outcome, Request
 from services.intake.api_models import ItemStatus
-from services.intake.auth import Client, role_error, submission_refusals
-from services.intake.errors import FieldError, SubmissionInvalid, field_error
+from services.intake.auth import role_error, submission_refusals
 from services.intake.metrics import Via
 from services.intake.submission import Submission
 from services.intake.validation import validate_submission

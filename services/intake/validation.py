@@ -24,10 +24,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from services.common.bounded import Limits, Refused, control_paths, load_json
+from services.common.field_errors import FieldError, SubmissionInvalid, field_error, field_errors_from_pydantic
 from services.common.regions import RegionTree
 from services.common.schemas import CHANNELS
 from services.intake.checks import CATEGORIES, CONTEXT_KEY, ValidationContext
-from services.intake.errors import FieldError, SubmissionInvalid, field_error, field_errors_from_pydantic
 from services.intake.identity import IdentifierInvalid, fold, normalise_phone
 from services.intake.submission import Submission
 

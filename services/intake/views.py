@@ -1,12 +1,9 @@
 """Answers built from store rows (a record or any mapping with the columns of store.case_view /
-store.list_cases), and the opaque paging cursor."""
+store.list_cases); the paging cursor is services.common.paging."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
-from datetime import datetime
 from typing import Any, Protocol
 
 from services.intake.api_models import CaseSummary, CaseView, HistoryView, RoutingView
@@ -80,20 +77,3 @@ def case_summary(row: Row) -> CaseSummary:
         urgency=row["urgency"],
         flags=list(row["flags"] or ()),
     )
-
-
-def encode_cursor(received_at: datetime, case_id: str) -> str:
-    raw = json.dumps([received_at.isoformat(), case_id]).encode()
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str] | None:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        at, case_id = json.loads(raw)
-        moment = datetime.fromisoformat(at)
-    except (binascii.Error, ValueError, TypeError):
-        return None
-    if moment.tzinfo is None or not isinstance(case_id, str):
-        return None
-    return moment, case_id

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from services.common.rule_problems import Problem
 from services.router.conditions import FactSpec, Scalar
 from services.router.decide import deciding_rules
 from services.router.facts import Facts
 from services.router.model import CompiledRules, Rule, Table
-from services.router.problems import Problem
 
 BASELINE: dict[str, Scalar] = {
     "channel": "letter",

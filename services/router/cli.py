@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from services.common.rule_problems import RuleError
 from services.common.schemas import ANY_TIME, ReceivedCase
 from services.router.decide import Router
 from services.router.diff import DiffError, diff_decisions, load_revision, read_cases
@@ -18,7 +19,7 @@ from services.router.explain import explain
 from services.router.invariants import own_complaints
 from services.router.load import load_rules
 from services.router.model import CompiledRules
-from services.router.problems import CaseError, RuleError
+from services.router.problems import CaseError
 from services.router.ruletests import coverage_report, load_tests, run_tests, uncovered, validation_message
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2

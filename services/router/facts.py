@@ -6,11 +6,7 @@ Plain Python works out everything that needs the region tree, the directory or t
 
 from __future__ import annotations
 
-from datetime import date
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
-
-from lunardate import LunarDate
 
 from services.common.regions import LEVEL_RANK, LEVELS_BY_RANK
 from services.common.schemas import CHANNELS, Flag
@@ -152,31 +148,3 @@ def _check_category(case: CaseLike, rules: CompiledRules) -> None:
 
 def levels_between(upper: str, lower: str) -> int:
     return LEVEL_RANK[upper] - LEVEL_RANK[lower]
-
-
-def in_window(day: date, start: str, end: str, calendar: str = "solar") -> bool:
-    """Inclusive window; `MM-DD` bounds repeat every year (and may wrap over the new year). With the
-    lunar calendar they are lunar month and day (a leap month counts as the month it repeats)."""
-    if len(start) == 10:
-        return date.fromisoformat(start) <= day <= date.fromisoformat(end)
-    current = lunar_month_day(day) if calendar == "lunar" else day.strftime("%m-%d")
-    if current is None:
-        return False
-    if start <= end:
-        return start <= current <= end
-    return current >= start or current <= end
-
-
-def lunar_month_day(day: date) -> str | None:
-    """The lunar `MM-DD` of a day, or None outside the years the lunar table covers (1900-2099)."""
-    try:
-        lunar = LunarDate.from_solar_date(day.year, day.month, day.day)
-        if lunar.to_solar_date() != day:  # past the table's end it answers without raising
-            return None
-    except ValueError:
-        return None
-    return f"{lunar.month:02d}-{lunar.day:02d}"
-
-
-def local_day(case: CaseLike, zone: ZoneInfo) -> date:
-    return case.received_at.astimezone(zone).date()

@@ -17,13 +17,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from services.common.rule_problems import Problem
 from services.common.schemas import Assignment, Channel, History, Litigation, Location, Residence
 from services.router.conditions import INT_MAX, INT_MIN, Scalar
 from services.router.decide import evaluate_in_python
 from services.router.facts import Facts
 from services.router.memo import Pipeline
 from services.router.model import CompiledRules, Rule, Table
-from services.router.problems import Problem, RoutingError
+from services.router.problems import RoutingError
 from services.router.steps import Routing, handling_unit, start
 
 MAX_PROBLEMS = 20

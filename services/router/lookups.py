@@ -15,7 +15,7 @@ from services.common.regions import LEVEL_RANK
 from services.router.problems import CaseError
 
 if TYPE_CHECKING:
-    from services.router.directory import Directory
+    from services.common.directory import Directory
     from services.router.model import CompiledRules
     from services.router.steps import Resolution
 

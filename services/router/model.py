@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
 from functools import cached_property
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
+from services.common.deployment import Deployment
+from services.common.directory import Directory
+from services.common.regions import LEVELS_BY_RANK
 from services.router.conditions import Condition, FactSpec
-from services.router.directory import Directory
-from services.router.facts import in_window, local_day
-from services.router.received import CaseLike
 
 HIT_POLICIES = ("first", "priority", "unique", "collect")
 
@@ -35,7 +33,7 @@ class TableSpec:
 # Who the handling unit is: the competent unit; the receiving unit; the receiving unit unless it is
 # the unit complained about, then the unit above that one (首问负责 without judging oneself); nobody.
 HANDLERS = ("competent", "receiver", "first_contact", "none")
-LEVEL_NAMES = ("village", "town", "county", "city", "province", "national")
+LEVEL_NAMES = LEVELS_BY_RANK
 # The pipeline, in order. Plain Python resolves the competent unit between placement and disposition.
 TABLE_SPECS: tuple[TableSpec, ...] = (
     TableSpec(
@@ -124,30 +122,6 @@ class Table:
     @cached_property
     def by_id(self) -> dict[str, Rule]:
         return {rule.id: rule for rule in self.rules}
-
-
-@dataclass(frozen=True)
-class SensitiveWindow:
-    id: str
-    name: str
-    start: str  # MM-DD or YYYY-MM-DD
-    end: str
-    calendar: str = "solar"  # "lunar": MM-DD are lunar month and day (春节)
-
-
-@dataclass(frozen=True)
-class Deployment:
-    name: str
-    timezone: ZoneInfo
-    windows: tuple[SensitiveWindow, ...]
-
-    def sensitive_window(self, case: CaseLike) -> SensitiveWindow | None:
-        return self.window_on(local_day(case, self.timezone))
-
-    def window_on(self, day: date) -> SensitiveWindow | None:
-        return next(
-            (window for window in self.windows if in_window(day, window.start, window.end, window.calendar)), None
-        )
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,11 @@ results = router.decide_each(cases)    # a Decision or a RoutingError per case (
 router.swap(load_rules(Path("rules"))) # atomic; the old Host is freed
 """
 
+from services.common.rule_problems import Problem, RuleError
 from services.router.decide import Router
 from services.router.engine import EngineError
 from services.router.load import load_rules
 from services.router.model import CompiledRules
-from services.router.problems import CaseError, Problem, RoutingError, RuleError
+from services.router.problems import CaseError, RoutingError
 
 __all__ = ["CaseError", "CompiledRules", "EngineError", "Problem", "Router", "RoutingError", "RuleError", "load_rules"]

@@ -9,11 +9,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from services.common.errors import describe_validation_error
+from services.common.rule_problems import Problem, display_path
 from services.common.schemas import ANY_TIME, Decision, ReceivedCase
+from services.common.yamlfile import YamlFile, YList, YMap
 from services.router.decide import Router
 from services.router.model import CompiledRules, Rule
-from services.router.problems import CaseError, Problem, display_path
-from services.router.yamlfile import YamlFile, YList, YMap
+from services.router.problems import CaseError
 
 CASE_DEFAULTS: dict[str, Any] = {
     "received_at": "2026-05-06T10:00:00+08:00",

@@ -10,9 +10,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from services.common.directory import Directory
 from services.common.regions import LEVEL_RANK
 from services.common.schemas import Decision
-from services.router.directory import Directory
 from services.router.facts import FLAGS, Facts, case_facts
 from services.router.lookups import NONE, CaseContext, Lookups
 from services.router.model import CompiledRules, Rule, Table

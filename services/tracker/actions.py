@@ -14,9 +14,9 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
+from services.common.field_checks import refuse_control, refuse_epoch
 from services.common.lifecycle import LifecycleEvent, PauseReason, ReportKind, parse_lifecycle
 from services.common.schemas import UnitId
-from services.intake.checks import refuse_control, refuse_epoch
 from services.tracker import units
 from services.tracker.engine import CaseRecord
 

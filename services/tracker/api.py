@@ -3,8 +3,8 @@
 Actions (`POST /v1/cases/{case_id}/{action}`) are checked against the case's current state with the
 engine the consumer uses, published on `case.lifecycle`, and applied by the consumer like events
 from units' own systems (one path). Reads return a case's deadlines, or a unit's open cases.
-Authentication and errors are intake's: `X-API-Key`, and `{"errors": [{field, code, message_en,
-message_zh}]}`.
+Authentication and errors are the system's (services.access, services.common.field_errors): `X-API-Key`,
+and `{"errors": [{field, code, message_en, message_zh}]}`.
 """
 
 from __future__ import annotations
@@ -19,16 +19,22 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
 
+from services.access.scopes import (
+    CASE_ID_PATTERN,
+    UNIT_PATTERN,
+    Client,
+    subtree_filter,
+    subtree_in_scope,
+    unit_in_scope,
+)
 from services.common.envelope import deterministic_id
-from services.common.regions import official_regions
+from services.common.error_body import ErrorBody
+from services.common.field_errors import FieldError, field_error, field_errors_from_pydantic
+from services.common.paging import decode_cursor, encode_cursor
+from services.common.regions import official_regions, region_known
 from services.common.topics import CASE_LIFECYCLE
-from services.intake.api_models import ErrorBody
-from services.intake.auth import CASE_ID_PATTERN, UNIT_PATTERN
-from services.intake.checks import region_known
-from services.intake.errors import FieldError, field_error, field_errors_from_pydantic
-from services.intake.views import decode_cursor, encode_cursor
 from services.tracker import actions, readmodel, store
-from services.tracker.auth import Client, acting_unit, readable, subtree_filter, subtree_in_scope, unit_in_scope
+from services.tracker.auth import acting_unit, readable
 from services.tracker.consumer import lifecycle_envelope
 from services.tracker.engine import Applied, Duplicate, Held, Incoming, decide
 
@@ -46,31 +52,12 @@ CaseIdPath = Annotated[
     str, Path(min_length=1, max_length=64, pattern=CASE_ID_PATTERN, description="信访事项编号 / Case number.")
 ]
 
-# Tracker-specific error codes: (English, Chinese).
-_MESSAGES: dict[str, tuple[str, str]] = {
-    "act_forbidden": (
-        "This client may not act for the unit that must act on this case now ({units}).",
-        "该客户端无权代表当前须办理此件的单位（{units}）记录办理事项。",
-    ),
-    "transition_refused": ("{reason}", "当前环节不允许此操作（{kind}）：{reason}"),
-    "transition_premature": (
-        "Not yet: {reason}",
-        "尚不能记录：{reason}",
-    ),
-    "at_invalid": ("{reason}", "时间无效：{reason}"),
-}
-
 
 class ApiError(Exception):
     def __init__(self, status: int, errors: Sequence[FieldError]) -> None:
         super().__init__(errors[0].message_en if errors else str(status))
         self.status = status
         self.errors = list(errors)
-
-
-def tracker_error(field: str, code: str, **context: Any) -> FieldError:
-    english, chinese = _MESSAGES[code]
-    return FieldError(field, code, english.format(**context), chinese.format(**context))
 
 
 def _docs(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -338,7 +325,7 @@ async def record_action(
         unit = acting_unit(client, candidates)
         if unit is None:
             shown = ", ".join(u for u in candidates if u) or "none"
-            raise ApiError(403, [tracker_error("X-API-Key", "act_forbidden", units=shown)])
+            raise ApiError(403, [field_error("X-API-Key", "act_forbidden", units=shown)])
         event_id = (
             deterministic_id("tracker-api", client.name, idempotency_key) if idempotency_key else str(uuid.uuid4())
         )
@@ -351,14 +338,14 @@ async def record_action(
             name, body, case_id=case_id, event_id=event_id, actor=f"{unit} via {client.name}", now=datetime.now(UTC)
         )
     except actions.ActionTimeInvalid as error:
-        raise ApiError(422, [tracker_error("at", "at_invalid", reason=str(error))]) from None
+        raise ApiError(422, [field_error("at", "at_invalid", reason=str(error))]) from None
     outcome = decide(record, Incoming(event_id, case_id, event.type, event.actor, event.at, event), service.resolver)
     if isinstance(outcome, Held):
-        raise ApiError(409, [tracker_error("", "transition_premature", reason=outcome.reason)])
+        raise ApiError(409, [field_error("", "transition_premature", reason=outcome.reason)])
     if isinstance(outcome, Duplicate):
         return readmodel.ActionAnswer(event_id=event_id, case_id=case_id, type=event_type, status="duplicate"), 200
     if not isinstance(outcome, Applied):
-        raise ApiError(409, [tracker_error("", "transition_refused", kind=outcome.kind, reason=outcome.reason)])
+        raise ApiError(409, [field_error("", "transition_refused", kind=outcome.kind, reason=outcome.reason)])
     await service.publish(CASE_LIFECYCLE.name, lifecycle_envelope(event))
     answer = readmodel.ActionAnswer(
         event_id=event_id, case_id=case_id, type=event_type, status="published", stage=outcome.transition.state.stage

@@ -1,8 +1,8 @@
-"""Who may call the tracker's API: intake's API clients, keys and scopes, used as they are.
+"""Who may call the tracker's API: the system's API clients, keys and scopes (services.access).
 
 There is one credential registry for the whole system (intake's `clients` and `api_keys`, managed
 with `xf intake client add`), one key format (`X-API-Key: xfk_<id>_<secret>`) and one meaning of a
-scope (services.intake.auth). The tracker reads the registry through a pool of its own on intake's
+scope (services.access). The tracker reads the registry through a pool of its own on intake's
 schema; a revoked key stops working at once. A unit's case staff or system is a client whose
 scopes name the unit (`150627:hrss`) or a region (a subtree):
 - recording an action needs the `submit` right (roles upstream, reception) and the unit that must
@@ -17,20 +17,9 @@ from collections.abc import Iterable
 
 import asyncpg
 
-from services.intake import clients as intake_clients
-from services.intake.auth import Client, case_readable, subtree_filter, subtree_in_scope, unit_in_scope
+from services.access import registry
+from services.access.scopes import Client, case_readable, unit_in_scope
 from services.tracker.records import Row
-
-__all__ = [
-    "Client",
-    "Registry",
-    "acting_unit",
-    "case_readable",
-    "readable",
-    "subtree_filter",
-    "subtree_in_scope",
-    "unit_in_scope",
-]
 
 
 class Registry:
@@ -42,7 +31,7 @@ class Registry:
     async def authenticate(self, token: str) -> Client | None:
         async with self.pool.acquire() as conn:
             try:
-                return await intake_clients.authenticate(conn, token)
+                return await registry.authenticate(conn, token)
             except asyncpg.exceptions.UndefinedTableError:
                 return None  # intake has not created its registry yet: nobody is known
 

@@ -19,11 +19,11 @@ from typing import Protocol
 
 import asyncpg
 
+from services.access import registry
+from services.access.scopes import Client, unit_in_scope
 from services.common import signing
 from services.common.lifecycle import LifecycleEvent
 from services.common.topics import CASE_LIFECYCLE
-from services.intake import clients as intake_clients
-from services.intake.auth import Client, unit_in_scope
 from services.tracker.actions import units_for_event
 from services.tracker.engine import CaseRecord
 
@@ -74,13 +74,13 @@ class Partners:
         self.service = signing.service_signer(SERVICE, service_key)
         self.tolerance = tolerance
 
-    async def lookup(self, names: Iterable[str]) -> dict[str, intake_clients.Partner]:
+    async def lookup(self, names: Iterable[str]) -> dict[str, registry.Partner]:
         wanted = [name for name in names if not signing.is_service(name)]
         if not wanted or self.pool is None:
             return {}
         async with self.pool.acquire() as conn:
             try:
-                return await intake_clients.signing_partners(conn, wanted)
+                return await registry.signing_partners(conn, wanted)
             except asyncpg.exceptions.UndefinedTableError:
                 return {}  # intake has not created its registry yet: nobody is known
             except asyncpg.exceptions.UndefinedColumnError as error:
@@ -108,9 +108,7 @@ class Partners:
                 found.append(refusal)
         return found
 
-    def _verify(
-        self, record: SignedRecord, item: signing.Signed, partners: dict[str, intake_clients.Partner]
-    ) -> Signer:
+    def _verify(self, record: SignedRecord, item: signing.Signed, partners: dict[str, registry.Partner]) -> Signer:
         if signing.is_service(item.partner):
             if item.partner != self.service.name:
                 raise signing.Unverified("unknown_partner", f"no service {item.partner!r} publishes lifecycle events")

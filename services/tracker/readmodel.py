@@ -14,9 +14,9 @@ from typing import Any, Literal
 import asyncpg
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.access.scopes import UnitFilter
 from services.common.db import Conn
 from services.common.schemas import Channel, Disposition, Flag, Level, Urgency
-from services.intake.auth import UnitFilter
 from services.tracker import store
 from services.tracker.clock import Status
 from services.tracker.records import SUPERSEDED, PolicyResolver, Row, clock_from_row
@@ -169,7 +169,7 @@ _MATCH_SUBTREE = "(({col} LIKE $1) AND ($2::text IS NULL OR split_part({col}, ':
 def unit_condition(unit_filter: UnitFilter) -> tuple[str, list[Any]]:
     """The cases a unit (or its subtree) has now: handles, helps handle, reviews, or has not routed yet.
 
-    Same filter semantics as intake's listing (services.intake.auth.subtree_filter).
+    Same filter semantics as intake's listing (services.access.scopes.subtree_filter).
     """
     if unit_filter.prefix is None:
         exact = " OR ".join(f"{col} = $1" for col in _UNIT_COLUMNS)

@@ -3,8 +3,8 @@
 The tracker watches rules/ (watchfiles, as the router does) and reads again
 - `deadlines.yaml` (services.tracker.policy.load_policies): clocks that start from then on run under
   the new policies; running clocks keep theirs (`xf deadlines reapply` moves them, on purpose);
-- the organisation directory (`directory.yaml` with `deployment.yaml`, read by the router's own
-  loader as at start): supervising units for the escalations raised from then on.
+- the organisation directory (`directory.yaml` with `deployment.yaml`, read by
+  services.common.rules_files as at start): supervising units for the escalations raised from then on.
 A source is read again only when its files differ from the ones in force, so an edit elsewhere in
 rules/ (a routing table) reloads nothing here. A file that does not load is refused: the log says
 why (`file:line: problem`), `xf_tracker_rule_reloads_total{file, outcome="refused"}` counts it, and
@@ -19,6 +19,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from services.common.rules_files import read_rules_files
 from services.common.runtime import on_changes
 from services.tracker import metrics, units
 from services.tracker.policy import RULES_FILE, DeadlinePolicies, load_policies
@@ -46,11 +47,9 @@ def fingerprint(rules_dir: Path, source: str) -> str:
 
 
 def read_directory(rules_dir: Path) -> units.Supervisor:
-    """The organisation directory's supervising units, through the router's loader (one reading of
-    the rule files for both services). Raises RuleError (`file:line: problem` lines) or OSError."""
-    from services.router.load import load_rules  # the router's code: a fault there must not stop the tracker
-
-    return load_rules(rules_dir, check=False).directory.supervisor
+    """The organisation directory's supervising units, read by the services' one reader of rules/.
+    Raises RuleError (`file:line: problem` lines) or OSError."""
+    return read_rules_files(rules_dir).directory.supervisor
 
 
 def load_policies_at_start(rules_dir: Path) -> tuple[DeadlinePolicies, str]:

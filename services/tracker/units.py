@@ -1,7 +1,7 @@
 """Units and their supervising units (DOMAIN.md §4.1): who a breach is escalated to, who reviews.
 
 A unit is `<region>:<department>`. Its supervising unit is what the organisation directory says
-(rules/directory.yaml, read with the router's own loader, see `use_directory`); for a unit the
+(rules/directory.yaml, read by services.common.rules_files, see `use_directory`); for a unit the
 directory does not know (a 12-digit village), or when no directory is loaded, the default rule: the
 same department one level up; a village/community unit answers to its town's `gov`. The region one
 level up comes from the official division tree (a county of a municipality answers to the province

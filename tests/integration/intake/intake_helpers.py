@@ -25,14 +25,14 @@ import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from kafka_roles import publisher_options
 
+from services.access import registry
+from services.access.scopes import Client
 from services.common.bounded import Refused, load_json
 from services.common.envelope import Envelope, wrap
 from services.common.kafka import client_options
 from services.common.schemas import Location
 from services.common.settings import PROJECT_ROOT, Settings
 from services.common.signing import Signer
-from services.intake import clients
-from services.intake.auth import Client
 from services.intake.identity import id_number_check_char
 from services.intake.store import open_store
 
@@ -129,7 +129,7 @@ def stand_in_events(count: int, keys: Sequence[str] | None = None) -> list[Envel
 async def add_client(settings: Settings, client: Client) -> str:
     """Register a client straight in intake's store (as `xf intake client add` does); returns its key."""
     async with connected(settings) as conn:
-        return (await clients.create_client(conn, client, note="integration test")).token
+        return (await registry.create_client(conn, client, note="integration test")).token
 
 
 async def case_for_event(settings: Settings, client: str, event_id: str) -> str | None:
@@ -219,7 +219,7 @@ async def publish_raw(
 
 
 def dev_signer(settings: Settings) -> Signer:
-    return Signer(clients.DEV_CLIENT, settings.intake_dev_signing_key)
+    return Signer(registry.DEV_CLIENT, settings.intake_dev_signing_key)
 
 
 async def publish_submitted(settings: Settings, events: list[dict[str, Any]], signer: Signer | None = None) -> None:
@@ -235,7 +235,7 @@ async def publish_submitted(settings: Settings, events: list[dict[str, Any]], si
 async def signing_key(settings: Settings, name: str) -> Signer:
     """A new signing key for the client `name` (as `xf intake client signing-key add` gives one)."""
     async with connected(settings) as conn:
-        return Signer(name, await clients.new_signing_key(conn, name))
+        return Signer(name, await registry.new_signing_key(conn, name))
 
 
 def submitted_event(

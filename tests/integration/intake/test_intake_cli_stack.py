@@ -9,8 +9,8 @@ import hashlib
 from intake_helpers import case_body, connected, headers, http, unique_name
 from intake_helpers import xf_intake as xf
 
+from services.access import registry
 from services.common.settings import Settings
-from services.intake import clients
 from services.intake.privacy import Vault, key_id_of, open_personal
 
 
@@ -65,16 +65,16 @@ async def test_an_operator_adds_rotates_and_removes_a_partner_s_signing_key(inta
     assert rotated.returncode == 0, rotated.stderr
     second = rotated.stdout.strip().splitlines()[1]
     async with connected(intake_stack) as conn:
-        assert (await clients.signing_partners(conn, [name]))[name].keys == (second, first)  # during the grace
+        assert (await registry.signing_partners(conn, [name]))[name].keys == (second, first)  # during the grace
     assert xf("client", "signing-key", "rotate", name, "--grace-hours", "0").returncode == 0
     async with connected(intake_stack) as conn:
-        assert len((await clients.signing_partners(conn, [name]))[name].keys) == 1  # the old one no longer
+        assert len((await registry.signing_partners(conn, [name]))[name].keys) == 1  # the old one no longer
 
     removed = xf("client", "signing-key", "remove", name)
     assert removed.returncode == 0, removed.stderr
     assert xf("client", "signing-key", "remove", name).returncode == 1
     async with connected(intake_stack) as conn:
-        assert await clients.signing_partners(conn, [name]) == {}
+        assert await registry.signing_partners(conn, [name]) == {}
 
 
 # A fixed test key, so that a second run on the same store can read what the first one wrote.

@@ -21,10 +21,10 @@ from intake_helpers import (
     unique_name,
 )
 
+from services.access import registry
+from services.access.scopes import Client
 from services.common.schemas import CHANNELS
 from services.common.settings import Settings
-from services.intake import clients
-from services.intake.auth import Client
 from services.intake.identity import credit_code_check_char, id_number_check_char
 
 
@@ -281,15 +281,15 @@ async def test_api_keys_authenticate_and_scopes_limit_what_a_client_submits(inta
 
     # Rotation: a second key works alongside the first; revoking the first leaves the second.
     async with connected(settings) as conn:
-        second = (await clients.issue_key(conn, desk_name)).token
-        assert await clients.revoke_key(conn, desk.split("_")[1])
+        second = (await registry.issue_key(conn, desk_name)).token
+        assert await registry.revoke_key(conn, desk.split("_")[1])
     async with http(settings) as client:
         old = await client.post("/v1/cases", json=case_body("letter"), headers=headers(desk))
         new = await client.post("/v1/cases", json=case_body("letter"), headers=headers(second))
     assert old.status_code == 401 and new.status_code == 201
 
     async with connected(settings) as conn:
-        assert await clients.revoke_client(conn, desk_name)
+        assert await registry.revoke_client(conn, desk_name)
     async with http(settings) as client:
         revoked = await client.post("/v1/cases", json=case_body("letter"), headers=headers(second))
     assert revoked.status_code == 401

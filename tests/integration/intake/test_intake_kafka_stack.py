@@ -27,9 +27,9 @@ from intake_helpers import (
 from kafka_roles import publisher_options
 from polling import eventually
 
+from services.access.scopes import Client
 from services.common.settings import Settings
 from services.common.signing import Signer, new_key
-from services.intake.auth import Client
 
 
 async def dead_letters(settings: Settings, event_ids: set[str]) -> dict[str, dict[str, Any]]:

@@ -12,6 +12,7 @@ from typing import Any
 from intake_helpers import add_client, case_body, fresh_person, headers, http, publish_raw, unique_name
 from polling import eventually
 
+from services.access.scopes import Client
 from services.common.envelope import Envelope, to_bytes, wrap
 from services.common.regions import official_regions
 from services.common.schemas import (
@@ -23,7 +24,6 @@ from services.common.schemas import (
     StatusRouting,
 )
 from services.common.settings import Settings
-from services.intake.auth import Client
 
 # Versions far above what a running tracker reaches keep these events in force; the times stay within
 # the window of event times (services.common.schemas.EventTime: at most an hour ahead).

@@ -17,13 +17,13 @@ from aiokafka import AIOKafkaProducer
 from poison import submission
 from polling import eventually
 
+from services.access import registry
+from services.access.scopes import Client
 from services.common.deadletter import dead_letter_event, dead_letter_id
 from services.common.envelope import to_bytes
 from services.common.kafka import client_options
 from services.common.settings import PROJECT_ROOT, Settings
 from services.common.signing import Signer
-from services.intake import clients
-from services.intake.auth import Client
 
 
 def xf(*args: str) -> subprocess.CompletedProcess[str]:
@@ -61,8 +61,8 @@ async def test_a_refused_event_is_listed_shown_and_replayed_once_its_cause_is_fi
     conn = await asyncpg.connect(settings.dsn, server_settings={"search_path": "intake"})
     try:
         client = Client(name, "upstream", frozenset({"letter"}), ("150627",), ("150627",), sources=(source,))
-        await clients.create_client(conn, client, note="dead-letter replay test")
-        signer = Signer(name, await clients.new_signing_key(conn, name))
+        await registry.create_client(conn, client, note="dead-letter replay test")
+        signer = Signer(name, await registry.new_signing_key(conn, name))
         event_id = f"replay-{uuid.uuid4()}"
         data = submission(datetime.now(UTC) - timedelta(hours=1), 77)  # channel online: not this client's
         event = {"specversion": "1.0", "id": event_id, "type": "case.submitted", "source": source, "data": data}

@@ -19,11 +19,11 @@ from aiokafka.structs import TopicPartition
 from poison import lifecycle_body, poison_for, received_body, routed_body, submission
 from polling import eventually
 
+from services.access.registry import DEV_CLIENT
 from services.common.kafka import client_options
 from services.common.settings import Settings
 from services.common.signing import Signer, service_signer
 from services.common.topics import ALL_TOPICS, DEADLETTER
-from services.intake.clients import DEV_CLIENT
 
 # Which consumers (dead-letter `consumer`) read each topic and dead-letter what they refuse.
 DEAD_LETTERING = {

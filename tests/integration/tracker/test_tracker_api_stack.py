@@ -13,9 +13,9 @@ import pytest
 from polling import eventually
 from tracker_events import case_id, days_ago, publish, received, routed
 
+from services.access import registry
+from services.access.scopes import Client
 from services.common.settings import Settings
-from services.intake import clients as intake_clients
-from services.intake.auth import Client
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ async def keys(tracker_stack: Settings) -> dict[str, str]:
         "watcher": Client(f"watch-{suffix}", "operator", read_scope=("150000",)),
     }
     try:
-        return {name: (await intake_clients.create_client(conn, client)).token for name, client in specs.items()}
+        return {name: (await registry.create_client(conn, client)).token for name, client in specs.items()}
     finally:
         await conn.close()
 

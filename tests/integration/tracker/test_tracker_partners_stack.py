@@ -21,10 +21,10 @@ from polling import eventually
 from prometheus_client.parser import text_string_to_metric_families
 from tracker_events import case_id, days_ago, lifecycle, publish, read_topic, received, routed
 
+from services.access import registry
+from services.access.scopes import Client
 from services.common.settings import Settings
 from services.common.signing import Signer, new_key, service_signer
-from services.intake import clients as intake_clients
-from services.intake.auth import Client
 
 REFUSED = "xf_tracker_events_refused"
 
@@ -40,8 +40,8 @@ async def partner(settings: Settings, name: str, scope: tuple[str, ...]) -> Sign
     """A unit's system registered in intake's registry with a signing key, as an operator would."""
     conn = await asyncpg.connect(settings.dsn, server_settings={"search_path": "intake"})
     try:
-        await intake_clients.create_client(conn, Client(name, "upstream", submit_scope=scope, read_scope=scope))
-        return Signer(name, await intake_clients.new_signing_key(conn, name))
+        await registry.create_client(conn, Client(name, "upstream", submit_scope=scope, read_scope=scope))
+        return Signer(name, await registry.new_signing_key(conn, name))
     finally:
         await conn.close()
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from poison import lifecycle_body, poison_for, received_body, routed_body
 
+from services.access.scopes import Client
 from services.common.schemas import CHANNELS
-from services.intake.auth import Client
 from services.intake.kafka_in import Refused, Submitted, read_submitted
 from services.intake.outcomes import StatusUnreadable, read_status
 from services.router.pipeline import Malformed as RouterMalformed

@@ -5,24 +5,19 @@ from datetime import datetime
 import pytest
 from intake_factories import submission
 
-from services.common.regions import official_regions
-from services.intake.auth import (
+from services.access.keys import hash_secret, key_from_token, new_key, parse_key_id, secret_matches
+from services.access.scopes import (
     Client,
     ClientSpecInvalid,
     case_readable,
     check_client,
-    hash_secret,
-    key_from_token,
-    new_key,
-    parse_key_id,
     region_prefix,
-    secret_matches,
-    source_matches,
-    submission_refusals,
     subtree_filter,
     subtree_in_scope,
     unit_in_scope,
 )
+from services.common.regions import official_regions
+from services.intake.auth import source_matches, submission_refusals
 from services.intake.validation import validate_submission
 
 DESK = Client("desk-1", "reception", frozenset({"visit", "letter"}), ("150627",), ("150627",))

@@ -12,12 +12,12 @@ import httpx
 import pytest
 from intake_factories import submission
 
+from services.access.scopes import Client
+from services.common.paging import decode_cursor, encode_cursor
 from services.common.schemas import CHANNELS
 from services.common.settings import Settings
 from services.intake.accept import Accepted, Conflict, Outcome, Request
-from services.intake.auth import Client
 from services.intake.service import create_app
-from services.intake.views import decode_cursor, encode_cursor
 
 UPSTREAM = Client("erp", "upstream", frozenset(CHANNELS), ("150627",), ("150627",))
 OPERATOR = Client("ops", "operator", read_scope=("150627:hrss",))

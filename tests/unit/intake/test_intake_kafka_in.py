@@ -5,8 +5,8 @@ from typing import Any
 
 from intake_factories import ADDRESS, ID_NUMBER, NAME, PHONE, submission
 
+from services.access.scopes import Client
 from services.common.schemas import CHANNELS
-from services.intake.auth import Client
 from services.intake.kafka_in import Refused, Submitted, dead_letter_for, read_submitted
 
 UPSTREAM = Client("erp", "upstream", frozenset(CHANNELS), ("150627",), ("150627",), sources=("erp/150627",))

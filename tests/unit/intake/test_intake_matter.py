@@ -6,8 +6,8 @@ from datetime import datetime
 import pytest
 from intake_factories import ADDRESS, ID_NUMBER, NAME, PHONE, make_credit_code, person, submission
 
+from services.common.field_errors import SubmissionInvalid
 from services.common.schemas import History, ReceivedCase
-from services.intake.errors import SubmissionInvalid
 from services.intake.matter import matter_key, matter_key_of, to_received_case
 from services.intake.privacy import petitioner_key
 from services.intake.submission import Submission

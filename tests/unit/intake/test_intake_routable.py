@@ -12,11 +12,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from intake_factories import submission
 
+from services.common.field_errors import SubmissionInvalid
 from services.common.regions import official_regions
 from services.common.schemas import History
 from services.common.settings import PROJECT_ROOT
 from services.intake import checks
-from services.intake.errors import SubmissionInvalid
 from services.intake.matter import to_received_case
 from services.intake.validation import validate_submission
 from services.router.problems import RoutingError

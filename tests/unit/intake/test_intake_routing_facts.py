@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from intake_factories import submission
 
+from services.common.field_errors import SubmissionInvalid
 from services.common.schemas import CHANNELS, History
-from services.intake.errors import SubmissionInvalid
 from services.intake.matter import to_received_case
 from services.intake.validation import validate_submission
 

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from intake_factories import ID_NUMBER, NAME, PHONE, make_credit_code, make_id_number, person, submission, wrong_check
 
+from services.common.field_errors import FieldError, SubmissionInvalid, field_errors_from_pydantic
 from services.common.schemas import CHANNELS
 from services.common.settings import PROJECT_ROOT
 from services.intake import checks
-from services.intake.errors import FieldError, SubmissionInvalid, field_errors_from_pydantic
 from services.intake.submission import Anonymous, Organisation, Person, Submission
 from services.intake.validation import ANONYMOUS_CHANNELS, validate_submission
 

@@ -228,7 +228,7 @@ def test_a_more_serious_case_never_gets_less(
 
 
 def test_lunar_windows_outside_the_table_never_match() -> None:
-    from services.router.facts import in_window, lunar_month_day
+    from services.common.deployment import in_window, lunar_month_day
 
     assert lunar_month_day(datetime(2026, 2, 17).date()) == "01-01"
     assert lunar_month_day(datetime(2100, 6, 1).date()) is None
@@ -329,7 +329,7 @@ def test_the_residence_sets_separation_and_changes_nothing_else(
 def test_every_spring_festival_from_1901_to_2099_lies_in_a_window_of_22_or_23_days() -> None:
     from lunardate import LunarDate
 
-    from services.router.facts import in_window
+    from services.common.deployment import in_window
 
     for year in range(1901, 2100):
         festival = LunarDate(year, 1, 1).to_solar_date()

@@ -9,9 +9,9 @@ from engine_sim import CASE, CaseSim, ev, received, routed
 from pydantic import ValidationError
 from tracker_helpers import local
 
+from services.access.scopes import Client
 from services.common.envelope import to_bytes, wrap
 from services.common.lifecycle import LifecycleBody
-from services.intake.auth import Client
 from services.tracker import actions
 from services.tracker.auth import acting_unit, readable
 from services.tracker.consumer import Malformed, lifecycle_envelope, parse

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from engine_sim import CASE, CaseSim, ev, incoming, received, routed
 
+from services.access.scopes import Client
 from services.common.envelope import to_bytes
 from services.common.lifecycle import LifecycleEvent
-from services.intake.auth import Client
 from services.intake.outcomes import StatusUnreadable, read_status
 from services.tracker.deadlines import DeadlinePolicies
 from services.tracker.engine import CaseEvent, CaseRecord

@@ -1,4 +1,5 @@
-"""Validation errors in one bilingual form: `FieldError` items carried by `SubmissionInvalid`.
+"""Errors in one bilingual form for every service: `FieldError` items (carried by `SubmissionInvalid` in
+intake), and `MESSAGES`, the one catalogue of error codes (intake's, the tracker's, the HTTP edge's).
 
 Our own checks raise pydantic custom errors whose type is a code of `MESSAGES`, so pydantic collects
 them together with its own structural errors; `field_errors_from_pydantic` turns the lot into
@@ -154,6 +155,40 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "不是组织机构目录中的单位（<行政区划代码>:<部门>，且该地区设有此部门，见 rules/directory.yaml）。",
     ),
     "cursor_invalid": ("Not a cursor returned by this API.", "分页游标无效。"),
+    # The tracker's actions (services.tracker.api).
+    "act_forbidden": (
+        "This client may not act for the unit that must act on this case now ({units}).",
+        "该客户端无权代表当前须办理此件的单位（{units}）记录办理事项。",
+    ),
+    "transition_refused": ("{reason}", "当前环节不允许此操作（{kind}）：{reason}"),
+    "transition_premature": (
+        "Not yet: {reason}",
+        "尚不能记录：{reason}",
+    ),
+    "at_invalid": ("{reason}", "时间无效：{reason}"),
+    # The HTTP edge (services.common.http_edge), before a request reaches the API.
+    "body_too_large": ("The request body is larger than {limit} bytes.", "请求体超过{limit}字节。"),
+    "body_timeout": (
+        "The request body did not arrive within {seconds} seconds.",
+        "请求体未在{seconds}秒内传完。",
+    ),
+    "json_refused": (
+        "The body is not JSON within bounds ({reason}): too deep, a number out of range, or not UTF-8.",
+        "请求体不是符合限制的 JSON（{reason}）：嵌套过深、数值超出范围或不是 UTF-8 编码。",
+    ),
+    "content_length_invalid": ("The Content-Length header is not a number.", "Content-Length 请求头不是数字。"),
+    "rate_limited": (
+        "Too many requests from this {what}; retry after {retry_after} seconds.",
+        "该{what_zh}的请求过多，请于{retry_after}秒后重试。",
+    ),
+    "locked_out": (
+        "Too many wrong API keys from this address; retry after {retry_after} seconds.",
+        "该地址使用错误的 API 密钥次数过多，请于{retry_after}秒后重试。",
+    ),
+    "unavailable": (
+        "The service cannot reach its database now; retry after {retry_after} seconds.",
+        "服务暂时无法访问数据库，请于{retry_after}秒后重试。",
+    ),
     # Pydantic's own error types.
     "missing": ("This field is required.", "此项为必填项。"),
     "extra_forbidden": ("Unknown field.", "不允许的字段。"),

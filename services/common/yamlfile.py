@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from services.router.problems import Problem
+from services.common.rule_problems import Problem
 
 
 class YMap(dict[str, Any]):

@@ -1,4 +1,5 @@
-"""API clients and keys in PostgreSQL (intake.clients, intake.api_keys). Rules are in auth.py.
+"""The one owner of the client registry's tables (intake's schema: `clients`, `api_keys`, with the Kafka
+signing keys): API clients, their API keys and signing keys. Scopes are in scopes.py, key format in keys.py.
 
 Revoking is immediate: every request looks its key up (one primary-key read), nothing is cached.
 """
@@ -11,20 +12,11 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
+from services.access.keys import DEV_KEY_ID, IssuedKey, key_from_token, new_key, parse_key_id, secret_matches
+from services.access.scopes import Client, ClientSpecInvalid, check_client
 from services.common import signing
 from services.common.db import Conn
 from services.common.schemas import CHANNELS
-from services.intake.auth import (
-    DEV_KEY_ID,
-    Client,
-    ClientSpecInvalid,
-    IssuedKey,
-    check_client,
-    key_from_token,
-    new_key,
-    parse_key_id,
-    secret_matches,
-)
 
 DEV_CLIENT = "dev"
 
