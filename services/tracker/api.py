@@ -133,7 +133,7 @@ def action_endpoint(route: actions.ActionRoute) -> Callable[..., Awaitable[JSONR
         return JSONResponse(answer.model_dump(mode="json"), status_code=status)
 
     keyword = inspect.Parameter.KEYWORD_ONLY
-    body = (
+    body_parameter = (
         inspect.Parameter("body", keyword, annotation=route.body)
         if route.body_required
         else inspect.Parameter("body", keyword, annotation=route.body | None, default=None)
@@ -144,7 +144,7 @@ def action_endpoint(route: actions.ActionRoute) -> Callable[..., Awaitable[JSONR
             inspect.Parameter("client", keyword, annotation=ClientDep),
             inspect.Parameter("case_id", keyword, annotation=CaseIdPath),
             inspect.Parameter("idempotency_key", keyword, annotation=IdempotencyKey, default=None),
-            body,
+            body_parameter,
         ],
         return_annotation=JSONResponse,
     )
