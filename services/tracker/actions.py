@@ -9,8 +9,9 @@ and applied by the consumer like any other.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -21,35 +22,6 @@ from services.tracker import units
 from services.tracker.engine import CaseRecord
 from services.tracker.stages import UNIT_SIDE
 
-ActionName = Literal[
-    "deliver",
-    "accept",
-    "reject",
-    "extend",
-    "pause",
-    "resume",
-    "reply",
-    "review-request",
-    "review",
-    "rereview-request",
-    "rereview",
-    "report",
-]
-ACTIONS: tuple[str, ...] = get_args(ActionName)
-EVENT_TYPE: dict[str, str] = {
-    "deliver": "delivered",
-    "accept": "accepted",
-    "reject": "rejected",
-    "extend": "extended",
-    "pause": "paused",
-    "resume": "resumed",
-    "reply": "replied",
-    "review-request": "review_requested",
-    "review": "reviewed",
-    "rereview-request": "rereview_requested",
-    "rereview": "rereviewed",
-    "report": "reported",
-}
 # Free text of an action: it is stored and published, so no NUL nor other control characters.
 Text = Annotated[str, AfterValidator(refuse_control)]
 # How far in the future an action's `at` may lie (clock skew between a unit's machine and ours).
@@ -94,20 +66,39 @@ class ReportAction(Action):
     to_unit: UnitId | None = None
 
 
-BODY_MODELS: dict[str, type[Action]] = {
-    "deliver": PlainAction,
-    "accept": PlainAction,
-    "reject": RejectAction,
-    "extend": ExtendAction,
-    "pause": PauseAction,
-    "resume": PlainAction,
-    "reply": PlainAction,
-    "review-request": RequestAction,
-    "review": PlainAction,
-    "rereview-request": RequestAction,
-    "rereview": PlainAction,
-    "report": ReportAction,
-}
+@dataclass(frozen=True)
+class ActionRoute:
+    """One action of the API: `POST /v1/cases/{case_id}/<name>` with a `body`, recorded as `event_type`."""
+
+    name: str
+    body: type[Action]
+    event_type: str
+    summary: str
+
+    @property
+    def body_required(self) -> bool:
+        """Whether the action needs a body at all (one without required fields may be sent empty)."""
+        return any(field.is_required() for field in self.body.model_fields.values())
+
+
+# The route table: adding an action is one row here (and its transition in the engine).
+ROUTES: tuple[ActionRoute, ...] = (
+    ActionRoute("deliver", PlainAction, "delivered", "签收（承办单位收到）/ Confirm receipt"),
+    ActionRoute("accept", PlainAction, "accepted", "受理 / Accept"),
+    ActionRoute("reject", RejectAction, "rejected", "不予受理 / Reject"),
+    ActionRoute("extend", ExtendAction, "extended", "延期 / Extend the deadline"),
+    ActionRoute("pause", PauseAction, "paused", "中止计时（听证、补充材料）/ Pause the clock"),
+    ActionRoute("resume", PlainAction, "resumed", "恢复计时 / Resume the clock"),
+    ActionRoute("reply", PlainAction, "replied", "出具处理意见 / Reply"),
+    ActionRoute("review-request", RequestAction, "review_requested", "登记复查申请 / Register a review request"),
+    ActionRoute("review", PlainAction, "reviewed", "出具复查意见 / Review opinion delivered"),
+    ActionRoute("rereview-request", RequestAction, "rereview_requested", "登记复核申请 / Register a re-review request"),
+    ActionRoute("rereview", PlainAction, "rereviewed", "出具复核意见 / Re-review opinion delivered"),
+    ActionRoute("report", ReportAction, "reported", "报送（紧急报告、交办办结报告）/ Report to the level above"),
+)
+ACTIONS: tuple[str, ...] = tuple(route.name for route in ROUTES)
+EVENT_TYPE: dict[str, str] = {route.name: route.event_type for route in ROUTES}
+BODY_MODELS: dict[str, type[Action]] = {route.name: route.body for route in ROUTES}
 
 
 class ActionTimeInvalid(ValueError):

@@ -9,12 +9,13 @@ and `{"errors": [{field, code, message_en, message_zh}]}`.
 
 from __future__ import annotations
 
+import inspect
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, cast
+from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 
-from fastapi import Depends, FastAPI, Header, Path, Query, Request, Security
+from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
@@ -47,7 +48,6 @@ API_KEY = APIKeyHeader(
     description="API 密钥（xf intake client add 签发，与受理系统共用）/ The client's API key, issued by "
     "`xf intake client add` (the same clients and keys as intake).",
 )
-Endpoint = TypeVar("Endpoint", bound=Callable[..., Awaitable[JSONResponse]])
 CaseIdPath = Annotated[
     str, Path(min_length=1, max_length=64, pattern=CASE_ID_PATTERN, description="信访事项编号 / Case number.")
 ]
@@ -94,7 +94,9 @@ IdempotencyKey = Annotated[
 ]
 
 
-def install_api(app: FastAPI, service: TrackerService) -> None:
+def install_api(app: FastAPI) -> None:
+    """The error bodies of the system, the actions of the route table, and the reads."""
+
     async def on_api_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ApiError)
         return JSONResponse({"errors": [e.to_dict() for e in exc.errors]}, status_code=exc.status)
@@ -109,202 +111,134 @@ def install_api(app: FastAPI, service: TrackerService) -> None:
 
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(RequestValidationError, on_parameter_error)
+    app.include_router(router)
 
-    def action(name: str) -> Callable[[Endpoint], Endpoint]:
-        event_type = actions.EVENT_TYPE[name]
-        route: Callable[[Endpoint], Endpoint] = app.post(
-            f"/v1/cases/{{case_id}}/{name}",
-            response_model=readmodel.ActionAnswer,
-            status_code=202,
-            summary=f"{_SUMMARIES[name]} → {event_type}",
-            description=f"校验当前环节后作为 `case.lifecycle` 事件 `{event_type}` 发布，随即记入。/ Checked against "
-            f"the case's current state, then published as the lifecycle event `{event_type}` and applied like "
-            "events from units' own systems.",
-            tags=["actions"],
-            responses={
-                200: {"model": readmodel.ActionAnswer, "description": "同一幂等键此前已处理 / Seen before."},
-                **_docs(401, 403, 404, 409, 422),
-            },
-        )
-        return route
 
-    async def act(client: Client, case_id: str, name: str, body: actions.Action, key: str | None) -> JSONResponse:
-        answer, status = await record_action(service, client, case_id, name, body, key)
+def _service(request: Request) -> TrackerService:
+    return cast("TrackerService", request.app.state.service)
+
+
+router = APIRouter()
+
+
+def action_endpoint(route: actions.ActionRoute) -> Callable[..., Awaitable[JSONResponse]]:
+    """The one handler of every action, typed with the route's body model so that FastAPI validates it
+    and documents it (a body is optional when its model has no required field)."""
+
+    async def endpoint(
+        request: Request, client: Client, case_id: str, idempotency_key: str | None, body: actions.Action | None
+    ) -> JSONResponse:
+        given = body if body is not None else route.body()
+        answer, status = await record_action(_service(request), client, case_id, route.name, given, idempotency_key)
         return JSONResponse(answer.model_dump(mode="json"), status_code=status)
 
-    @action("deliver")
-    async def deliver(
-        client: ClientDep,
-        case_id: CaseIdPath,
-        idempotency_key: IdempotencyKey = None,
-        body: actions.PlainAction | None = None,
-    ) -> JSONResponse:
-        return await act(client, case_id, "deliver", body or actions.PlainAction(), idempotency_key)
-
-    @action("accept")
-    async def accept(
-        client: ClientDep,
-        case_id: CaseIdPath,
-        idempotency_key: IdempotencyKey = None,
-        body: actions.PlainAction | None = None,
-    ) -> JSONResponse:
-        return await act(client, case_id, "accept", body or actions.PlainAction(), idempotency_key)
-
-    @action("reject")
-    async def reject(
-        client: ClientDep, case_id: CaseIdPath, body: actions.RejectAction, idempotency_key: IdempotencyKey = None
-    ) -> JSONResponse:
-        return await act(client, case_id, "reject", body, idempotency_key)
-
-    @action("extend")
-    async def extend(
-        client: ClientDep, case_id: CaseIdPath, body: actions.ExtendAction, idempotency_key: IdempotencyKey = None
-    ) -> JSONResponse:
-        return await act(client, case_id, "extend", body, idempotency_key)
-
-    @action("pause")
-    async def pause(
-        client: ClientDep, case_id: CaseIdPath, body: actions.PauseAction, idempotency_key: IdempotencyKey = None
-    ) -> JSONResponse:
-        return await act(client, case_id, "pause", body, idempotency_key)
-
-    @action("resume")
-    async def resume(
-        client: ClientDep,
-        case_id: CaseIdPath,
-        idempotency_key: IdempotencyKey = None,
-        body: actions.PlainAction | None = None,
-    ) -> JSONResponse:
-        return await act(client, case_id, "resume", body or actions.PlainAction(), idempotency_key)
-
-    @action("reply")
-    async def reply(
-        client: ClientDep,
-        case_id: CaseIdPath,
-        idempotency_key: IdempotencyKey = None,
-        body: actions.PlainAction | None = None,
-    ) -> JSONResponse:
-        return await act(client, case_id, "reply", body or actions.PlainAction(), idempotency_key)
-
-    @action("review-request")
-    async def review_request(
-        client: ClientDep,
-        case_id: CaseIdPath,
-        idempotency_key: IdempotencyKey = None,
-        body: actions.RequestAction | None = None,
-    ) -> JSONResponse:
-        return await act(client, case_id, "review-request", body or actions.RequestAction(), idempotency_key)
-
-    @action("review")
-    async def review(
-        client: ClientDep,
-        case_id: CaseIdPath,
-        idempotency_key: IdempotencyKey = None,
-        body: actions.PlainAction | None = None,
-    ) -> JSONResponse:
-        return await act(client, case_id, "review", body or actions.PlainAction(), idempotency_key)
-
-    @action("rereview-request")
-    async def rereview_request(
-        client: ClientDep,
-        case_id: CaseIdPath,
-        idempotency_key: IdempotencyKey = None,
-        body: actions.RequestAction | None = None,
-    ) -> JSONResponse:
-        return await act(client, case_id, "rereview-request", body or actions.RequestAction(), idempotency_key)
-
-    @action("rereview")
-    async def rereview(
-        client: ClientDep,
-        case_id: CaseIdPath,
-        idempotency_key: IdempotencyKey = None,
-        body: actions.PlainAction | None = None,
-    ) -> JSONResponse:
-        return await act(client, case_id, "rereview", body or actions.PlainAction(), idempotency_key)
-
-    @action("report")
-    async def report(
-        client: ClientDep, case_id: CaseIdPath, body: actions.ReportAction, idempotency_key: IdempotencyKey = None
-    ) -> JSONResponse:
-        return await act(client, case_id, "report", body, idempotency_key)
-
-    @app.get(
-        "/v1/cases/{case_id}",
-        response_model=readmodel.CaseDeadlines,
-        summary="信访事项的环节与期限 / A case's stage and deadlines",
-        tags=["cases"],
-        responses=_docs(401, 404),
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    body_parameter = (
+        inspect.Parameter("body", keyword, annotation=route.body)
+        if route.body_required
+        else inspect.Parameter("body", keyword, annotation=route.body | None, default=None)
     )
-    async def read_case(client: ClientDep, case_id: CaseIdPath) -> readmodel.CaseDeadlines:
-        now = datetime.now(UTC)
-        async with service.pool.acquire() as conn:
-            row = await conn.fetchrow("SELECT * FROM cases WHERE case_id = $1", case_id)
-            if row is None or not client.may("read") or not readable(client, row):
-                raise ApiError(404, [field_error("case_id", "case_not_found")])
-            clocks = await readmodel.clocks_of(conn, [case_id], service.resolver, running_only=False)
-        return readmodel.case_view(row, readmodel.deadlines(clocks.get(case_id, []), service.resolver, now))
-
-    @app.get(
-        "/v1/units/{unit_id}/cases",
-        response_model=readmodel.UnitCases,
-        summary="某单位未办结的件及期限 / A unit's open cases and their deadlines",
-        description="该单位正在办理、协办、复查复核或尚未转出的件（subtree=true 时含下级单位），最近截止的在前。"
-        "/ The cases the unit has now (handles, helps, reviews, or has not routed yet), with subtree=true "
-        "also those of the units below it (the same department below; a government or petition bureau: "
-        "every department of its territory), nearest running deadline first. Nothing else.",
-        tags=["units"],
-        responses=_docs(401, 403, 422),
+    cast(Any, endpoint).__signature__ = inspect.Signature(
+        [
+            inspect.Parameter("request", keyword, annotation=Request),
+            inspect.Parameter("client", keyword, annotation=ClientDep),
+            inspect.Parameter("case_id", keyword, annotation=CaseIdPath),
+            inspect.Parameter("idempotency_key", keyword, annotation=IdempotencyKey, default=None),
+            body_parameter,
+        ],
+        return_annotation=JSONResponse,
     )
-    async def unit_cases(
-        client: ClientDep,
-        unit_id: Annotated[str, Path(pattern=UNIT_PATTERN, description="单位 / Unit id, e.g. 150627:hrss")],
-        subtree: Annotated[bool, Query(description="含下级单位 / Include the units below.")] = False,
-        limit: Annotated[int, Query(ge=1, le=500, description="每页件数 / Page size.")] = 100,
-        cursor: Annotated[str | None, Query(max_length=400, description="上一页的 next_cursor.")] = None,
-    ) -> readmodel.UnitCases:
-        if not client.may("read"):
-            raise ApiError(403, [field_error("unit_id", "read_forbidden", unit=unit_id)])
-        if not region_known(official_regions(), unit_id.split(":", 1)[0]):
-            raise ApiError(422, [field_error("unit_id", "unit_unknown")])
-        scope_ok = subtree_in_scope if subtree else unit_in_scope
-        if not scope_ok(unit_id, client.read_scope):
-            raise ApiError(403, [field_error("unit_id", "read_forbidden", unit=unit_id)])
-        after = decode_cursor(cursor) if cursor else None
-        if cursor and after is None:
-            raise ApiError(422, [field_error("cursor", "cursor_invalid")])
-        now = datetime.now(UTC)
-        async with service.pool.acquire() as conn:
-            rows = await readmodel.open_cases(conn, subtree_filter(unit_id, subtree), limit=limit + 1, after=after)
-            page = rows[:limit]
-            clocks = await readmodel.clocks_of(conn, [r["case_id"] for r in page], service.resolver, running_only=True)
-        cases = [
-            readmodel.case_view(r, readmodel.deadlines(clocks.get(r["case_id"], []), service.resolver, now))
-            for r in page
-        ]
-        more = len(rows) > limit
-        return readmodel.UnitCases(
-            unit=unit_id,
-            subtree=subtree,
-            at=now,
-            cases=cases,
-            next_cursor=encode_cursor(page[-1]["next_due"], page[-1]["case_id"]) if more else None,
-        )
+    return endpoint
 
 
-_SUMMARIES = {
-    "deliver": "签收（承办单位收到）/ Confirm receipt",
-    "accept": "受理 / Accept",
-    "reject": "不予受理 / Reject",
-    "extend": "延期 / Extend the deadline",
-    "pause": "中止计时（听证、补充材料）/ Pause the clock",
-    "resume": "恢复计时 / Resume the clock",
-    "reply": "出具处理意见 / Reply",
-    "review-request": "登记复查申请 / Register a review request",
-    "review": "出具复查意见 / Review opinion delivered",
-    "rereview-request": "登记复核申请 / Register a re-review request",
-    "rereview": "出具复核意见 / Re-review opinion delivered",
-    "report": "报送（紧急报告、交办办结报告）/ Report to the level above",
-}
+def _register(route: actions.ActionRoute) -> None:
+    router.add_api_route(
+        f"/v1/cases/{{case_id}}/{route.name}",
+        action_endpoint(route),
+        methods=["POST"],
+        name=route.name.replace("-", "_"),
+        response_model=readmodel.ActionAnswer,
+        status_code=202,
+        summary=f"{route.summary} → {route.event_type}",
+        description=f"校验当前环节后作为 `case.lifecycle` 事件 `{route.event_type}` 发布，随即记入。/ Checked against "
+        f"the case's current state, then published as the lifecycle event `{route.event_type}` and applied like "
+        "events from units' own systems.",
+        tags=["actions"],
+        responses={
+            200: {"model": readmodel.ActionAnswer, "description": "同一幂等键此前已处理 / Seen before."},
+            **_docs(401, 403, 404, 409, 422),
+        },
+    )
+
+
+for _route in actions.ROUTES:
+    _register(_route)
+
+
+@router.get(
+    "/v1/cases/{case_id}",
+    response_model=readmodel.CaseDeadlines,
+    summary="信访事项的环节与期限 / A case's stage and deadlines",
+    tags=["cases"],
+    responses=_docs(401, 404),
+)
+async def read_case(request: Request, client: ClientDep, case_id: CaseIdPath) -> readmodel.CaseDeadlines:
+    service = _service(request)
+    now = datetime.now(UTC)
+    async with service.pool.acquire() as conn:
+        row = await conn.fetchrow("SELECT * FROM cases WHERE case_id = $1", case_id)
+        if row is None or not client.may("read") or not readable(client, row):
+            raise ApiError(404, [field_error("case_id", "case_not_found")])
+        clocks = await readmodel.clocks_of(conn, [case_id], service.resolver, running_only=False)
+    return readmodel.case_view(row, readmodel.deadlines(clocks.get(case_id, []), service.resolver, now))
+
+
+@router.get(
+    "/v1/units/{unit_id}/cases",
+    response_model=readmodel.UnitCases,
+    summary="某单位未办结的件及期限 / A unit's open cases and their deadlines",
+    description="该单位正在办理、协办、复查复核或尚未转出的件（subtree=true 时含下级单位），最近截止的在前。"
+    "/ The cases the unit has now (handles, helps, reviews, or has not routed yet), with subtree=true "
+    "also those of the units below it (the same department below; a government or petition bureau: "
+    "every department of its territory), nearest running deadline first. Nothing else.",
+    tags=["units"],
+    responses=_docs(401, 403, 422),
+)
+async def unit_cases(
+    request: Request,
+    client: ClientDep,
+    unit_id: Annotated[str, Path(pattern=UNIT_PATTERN, description="单位 / Unit id, e.g. 150627:hrss")],
+    subtree: Annotated[bool, Query(description="含下级单位 / Include the units below.")] = False,
+    limit: Annotated[int, Query(ge=1, le=500, description="每页件数 / Page size.")] = 100,
+    cursor: Annotated[str | None, Query(max_length=400, description="上一页的 next_cursor.")] = None,
+) -> readmodel.UnitCases:
+    if not client.may("read"):
+        raise ApiError(403, [field_error("unit_id", "read_forbidden", unit=unit_id)])
+    if not region_known(official_regions(), unit_id.split(":", 1)[0]):
+        raise ApiError(422, [field_error("unit_id", "unit_unknown")])
+    scope_ok = subtree_in_scope if subtree else unit_in_scope
+    if not scope_ok(unit_id, client.read_scope):
+        raise ApiError(403, [field_error("unit_id", "read_forbidden", unit=unit_id)])
+    after = decode_cursor(cursor) if cursor else None
+    if cursor and after is None:
+        raise ApiError(422, [field_error("cursor", "cursor_invalid")])
+    service = _service(request)
+    now = datetime.now(UTC)
+    async with service.pool.acquire() as conn:
+        rows = await readmodel.open_cases(conn, subtree_filter(unit_id, subtree), limit=limit + 1, after=after)
+        page = rows[:limit]
+        clocks = await readmodel.clocks_of(conn, [r["case_id"] for r in page], service.resolver, running_only=True)
+    cases = [
+        readmodel.case_view(r, readmodel.deadlines(clocks.get(r["case_id"], []), service.resolver, now)) for r in page
+    ]
+    more = len(rows) > limit
+    return readmodel.UnitCases(
+        unit=unit_id,
+        subtree=subtree,
+        at=now,
+        cases=cases,
+        next_cursor=encode_cursor(page[-1]["next_due"], page[-1]["case_id"]) if more else None,
+    )
 
 
 async def record_action(

@@ -180,7 +180,7 @@ def create_app(settings: Settings) -> FastAPI:
         ],
         stalled=lambda: stalled_groups([service.progress]),
     )
-    install_api(app, service)
+    install_api(app)
     install_edge(app, settings, check_json=True)
     return app
 
