@@ -37,8 +37,10 @@ class StatusUnreadable(ValueError):
 
 def read_status(value: bytes | None) -> Envelope[CaseStatusBody]:
     """The event in a `case.status` record, bounded before it is parsed, or StatusUnreadable."""
+    raw = value or b""
     try:
-        envelope = _STATUS.model_validate(load_json(value or b""))
+        load_json(raw)  # bounds first; then strictly: only the tracker writes this, a "2" for 2 is a forgery or a bug
+        envelope = _STATUS.model_validate_json(raw, strict=True)
     except Refused as refused:
         raise StatusUnreadable(refused.code) from None
     except ValidationError as error:

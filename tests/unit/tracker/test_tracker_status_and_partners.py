@@ -82,6 +82,10 @@ def test_intake_reads_a_status_event_only_within_bounds(sim: CaseSim) -> None:
         json.dumps({**document, "data": {**document["data"], "stage": "x" * 100}}).encode(),
         json.dumps({**document, "data": {**cause_at(document, "9999-12-31T23:59:59-12:00")}}).encode(),
         json.dumps({**document, "data": {**cause_at(document, "0001-01-01T00:00:00+00:00")}}).encode(),
+        # wrong types are refused, never coerced: "2" is not a version, "no" not a boolean
+        json.dumps({**document, "data": {**document["data"], "version": "2"}}).encode(),
+        json.dumps({**document, "data": {**document["data"], "closed": "no"}}).encode(),
+        json.dumps({**document, "data": {**document["data"], "version": 1.0}}).encode(),
     ]
     for value in refused:
         with pytest.raises(StatusUnreadable):
