@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 from intake_helpers import new_key
+from service_process import service_process
 
-from services.common.settings import PROJECT_ROOT, Settings
+from services.common.settings import Settings
 from services.stack.apps import settings_environment
 
 LIMITS = {
@@ -36,25 +34,13 @@ LIMITS = {
 def limited(intake_stack: Settings) -> Iterator[Settings]:
     settings = intake_stack.model_copy(update={"intake_port": intake_stack.intake_port + 40})
     env = {**os.environ, **settings_environment(settings), **LIMITS}
-    log = (settings.stack_dir / "logs" / "intake-limited.log").open("ab")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "services.intake"], env=env, cwd=PROJECT_ROOT, stdout=log, stderr=log
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://{settings.host}:{settings.intake_port}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert process.poll() is None and time.monotonic() < deadline, "the limited intake did not start"
-            time.sleep(0.3)
+    with service_process(
+        "services.intake",
+        env,
+        health_url=f"http://{settings.host}:{settings.intake_port}/healthz",
+        log_path=settings.stack_dir / "logs" / "intake-limited.log",
+    ):
         yield settings
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
 
 
 def client(settings: Settings, address: str) -> httpx.AsyncClient:

@@ -6,13 +6,11 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
-import httpx
 import pytest
+from service_process import service_process
 from tracker_stack import quiet, restart_tracker
 
 from services import stack
@@ -89,27 +87,10 @@ def second_tracker(fast_tracker: Settings) -> Iterator[subprocess.Popen[bytes]]:
         "XF_TRACKER_PORT": str(port),
         "XF_TRACKER_INSTANCE": "tracker-b",
     }
-    log = (fast_tracker.stack_dir / "logs" / "tracker-b.log").open("ab")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "services.tracker"], cwd=PROJECT_ROOT, env=env, stdout=log, stderr=log
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://{fast_tracker.host}:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert process.poll() is None, "the second tracker exited; see tracker-b.log"
-            assert time.monotonic() < deadline, "the second tracker did not become healthy"
-            time.sleep(0.3)
+    with service_process(
+        "services.tracker",
+        env,
+        health_url=f"http://{fast_tracker.host}:{port}/healthz",
+        log_path=fast_tracker.stack_dir / "logs" / "tracker-b.log",
+    ) as process:
         yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
